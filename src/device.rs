@@ -1,0 +1,229 @@
+//! Choosing a backend by name.
+//!
+//! Burn 0.22 carries the backend in the [`Device`]: the model code is the same for every
+//! backend, and cargo features decide which backends are compiled in.
+//!
+//! | feature   | backend                          | use it for                                  |
+//! |-----------|----------------------------------|---------------------------------------------|
+//! | `flex`    | Burn's pure-Rust CPU backend     | training and evaluation on CPU (default)    |
+//! | `ndarray` | burn-ndarray (deprecated upstream)| inference only: its conv backward is 100× slower |
+//! | `wgpu`    | Vulkan / Metal / DX12 GPUs       | training the paper-size `koch` network      |
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+use crate::{Error, Result};
+
+/// A tensor backend this crate can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Burn's pure-Rust CPU backend (`flex` feature).
+    Flex,
+    /// burn-ndarray (`ndarray` feature): fast CPU inference, unusably slow training.
+    Ndarray,
+    /// A GPU through wgpu (`wgpu` feature).
+    Wgpu,
+}
+
+impl Backend {
+    /// Every backend, compiled in or not.
+    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Ndarray, Backend::Wgpu];
+
+    /// The name used on command lines and in cargo features.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+        }
+    }
+
+    /// Whether this backend's cargo feature was enabled at build time.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Flex => cfg!(feature = "flex"),
+            Backend::Ndarray => cfg!(feature = "ndarray"),
+            Backend::Wgpu => cfg!(feature = "wgpu"),
+        }
+    }
+
+    /// The backends compiled into this build, in [`Backend::ALL`] order.
+    pub fn compiled() -> Vec<Backend> {
+        Self::ALL.into_iter().filter(|b| b.is_compiled()).collect()
+    }
+
+    /// Whether training on this backend is practical.
+    ///
+    /// burn-ndarray's convolution backward pass is 100–300× slower than its forward pass
+    /// (a Koch training step at batch 32 took 156 s against 3.6 s on flex), so training
+    /// on it is refused by nothing but warned about by the trainer.
+    pub fn trains_well(self) -> bool {
+        !matches!(self, Backend::Ndarray)
+    }
+
+    /// The default device of this backend.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] when the backend was not compiled in, or (wgpu) when no adapter
+    /// was found on this machine.
+    pub fn device(self) -> Result<Device> {
+        if !self.is_compiled() {
+            return Err(Error::Backend {
+                name: self.name().into(),
+                reason: format!(
+                    "the `{}` cargo feature is not enabled in this build (compiled: {})",
+                    self.name(),
+                    compiled_names()
+                ),
+            });
+        }
+        match self {
+            #[cfg(feature = "flex")]
+            Backend::Flex => Ok(Device::flex()),
+            #[cfg(feature = "ndarray")]
+            Backend::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => wgpu_device(),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("checked by is_compiled"),
+        }
+    }
+
+    /// The backend a device belongs to, if it is one of this crate's.
+    ///
+    /// Autodiff does not change the answer: `device.autodiff()` is on the same backend.
+    pub fn of(device: &Device) -> Option<Backend> {
+        #[cfg(feature = "flex")]
+        if *device == Device::flex() {
+            return Some(Backend::Flex);
+        }
+        #[cfg(feature = "ndarray")]
+        if *device == Device::ndarray() {
+            return Some(Backend::Ndarray);
+        }
+        #[cfg(feature = "wgpu")]
+        if format!("{device:?}").contains("Cube") {
+            return Some(Backend::Wgpu);
+        }
+        let _ = device;
+        None
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> Result<Device> {
+    use burn::tensor::{DeviceKind, DeviceType};
+    if Device::enumerate(DeviceType::Wgpu).into_iter().next().is_none() {
+        return Err(Error::Backend {
+            name: "wgpu".into(),
+            reason: "no wgpu adapter found (no GPU driver; on Debian, `apt-get install \
+                     mesa-vulkan-drivers` gives a software Vulkan device)"
+                .into(),
+        });
+    }
+    Ok(Device::wgpu(DeviceKind::DefaultDevice))
+}
+
+fn compiled_names() -> String {
+    let names: Vec<&str> = Backend::compiled().into_iter().map(Backend::name).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| Error::Backend {
+                name: name.into(),
+                reason: format!("unknown backend (known: flex, ndarray, wgpu; compiled: {})", compiled_names()),
+            })
+    }
+}
+
+/// The default device of the backend called `name` (`flex`, `ndarray` or `wgpu`).
+///
+/// ```
+/// let device = siamese::device::device("flex")?;
+/// assert!(siamese::device::device("tpu").is_err());
+/// # Ok::<(), siamese::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Backend`] for an unknown name, a backend not compiled in, or a wgpu build
+/// on a machine without an adapter.
+pub fn device(name: &str) -> Result<Device> {
+    name.parse::<Backend>()?.device()
+}
+
+/// The default device of the best compiled backend for training and evaluation:
+/// flex, then wgpu, then ndarray.
+///
+/// # Errors
+/// [`Error::Backend`] when no backend feature was enabled.
+pub fn default_device() -> Result<Device> {
+    [Backend::Flex, Backend::Wgpu, Backend::Ndarray]
+        .into_iter()
+        .filter(|b| b.is_compiled())
+        .find_map(|b| b.device().ok())
+        .ok_or_else(|| Error::Backend {
+            name: "default".into(),
+            reason: "no backend compiled in: enable one of the features flex, ndarray, wgpu".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for backend in Backend::ALL {
+            assert_eq!(backend.name().parse::<Backend>().unwrap(), backend);
+            assert_eq!(backend.to_string(), backend.name());
+        }
+        assert_eq!(" FLEX ".parse::<Backend>().unwrap(), Backend::Flex);
+    }
+
+    #[test]
+    fn unknown_name_is_a_clear_error() {
+        let err = device("cuda").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("\"cuda\""), "{message}");
+        assert!(message.contains("known: flex, ndarray, wgpu"), "{message}");
+    }
+
+    #[test]
+    fn missing_feature_is_a_clear_error() {
+        for backend in Backend::ALL.into_iter().filter(|b| !b.is_compiled()) {
+            let message = backend.device().unwrap_err().to_string();
+            assert!(message.contains("cargo feature is not enabled"), "{message}");
+        }
+    }
+
+    #[test]
+    fn compiled_backends_give_their_devices() {
+        for backend in Backend::compiled() {
+            if let Ok(device) = backend.device() {
+                assert_eq!(Backend::of(&device), Some(backend));
+                assert_eq!(Backend::of(&device.clone().autodiff()), Some(backend));
+            }
+        }
+        assert!(!Backend::Ndarray.trains_well());
+        assert!(Backend::Flex.trains_well());
+    }
+}

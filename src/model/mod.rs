@@ -1,0 +1,16 @@
+//! The network: [`Encoder`], [`L1DistanceHead`] and the [`Siamese`] pair of them.
+
+mod blocked_linear;
+mod encoder;
+mod head;
+mod siamese;
+
+pub use blocked_linear::{BlockedLinear, BlockedLinearConfig, MAX_BLOCK_ELEMENTS};
+pub use encoder::{
+    ConvBlock, ConvBlockConfig, EmbeddingActivation, Encoder, EncoderConfig, KOCH_BIAS_INIT,
+    KOCH_CONV_INIT, KOCH_FC_INIT,
+};
+pub use head::{ALL_PAIRS_BUDGET, L1DistanceHead, L1DistanceHeadConfig};
+pub use siamese::{Siamese, SiameseConfig, config_path};
+#[allow(unused_imports)] // for the trainer's checkpoints
+pub(crate) use siamese::write_atomically;

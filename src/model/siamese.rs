@@ -1,0 +1,353 @@
+//! The Siamese network: one encoder applied to both images, and the L1 distance head.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::nn::Initializer;
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::activation::sigmoid;
+
+use super::encoder::{Encoder, EncoderConfig, KOCH_BIAS_INIT, KOCH_FC_INIT};
+use super::head::{L1DistanceHead, L1DistanceHeadConfig};
+use crate::{Error, Result};
+
+/// Configuration of a [`Siamese`] network.
+#[derive(Config, Debug)]
+pub struct SiameseConfig {
+    /// The twin encoder.
+    pub encoder: EncoderConfig,
+    /// Initializer of the head's weights `alpha` (Koch: normal, mean 0, std 0.2).
+    #[config(default = "KOCH_FC_INIT")]
+    pub head_initializer: Initializer,
+    /// Initializer of the head's bias (Koch: normal, mean 0.5, std 0.01).
+    #[config(default = "KOCH_BIAS_INIT")]
+    pub head_bias_initializer: Initializer,
+}
+
+impl SiameseConfig {
+    /// The paper's network: [`EncoderConfig::koch`] and Koch's head.
+    pub fn koch() -> Self {
+        Self::new(EncoderConfig::koch())
+    }
+
+    /// The CPU-friendly network: [`EncoderConfig::compact`] and Koch's head.
+    pub fn compact() -> Self {
+        Self::new(EncoderConfig::compact())
+    }
+
+    /// Initialize a new [`Siamese`] network.
+    ///
+    /// # Panics
+    /// When the encoder configuration is invalid (see [`EncoderConfig::validate`]).
+    pub fn init(&self, device: &Device) -> Siamese {
+        let encoder = self.encoder.init(device);
+        let head = L1DistanceHeadConfig::new(self.encoder.output_size())
+            .with_initializer(self.head_initializer.clone())
+            .with_bias_initializer(self.head_bias_initializer.clone())
+            .init(device);
+        Siamese {
+            encoder,
+            head,
+            config: self.clone(),
+        }
+    }
+}
+
+/// Twin encoders with tied weights and a weighted L1 distance head
+/// (Koch, Zemel and Salakhutdinov 2015).
+///
+/// ```
+/// use burn::prelude::*;
+/// use siamese::SiameseConfig;
+///
+/// let device = siamese::device::default_device()?;
+/// let model = SiameseConfig::compact().init(&device);
+/// let [s, _] = model.input_shape();
+/// let a = Tensor::<4>::zeros([1, 1, s, s], &device);
+/// let b = Tensor::<4>::ones([1, 1, s, s], &device);
+/// let p: f32 = model.score(a, b).into_scalar();
+/// assert!((0.0..=1.0).contains(&p));
+/// # Ok::<(), siamese::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct Siamese {
+    /// The encoder shared by both inputs.
+    pub encoder: Encoder,
+    /// The distance head.
+    pub head: L1DistanceHead,
+    /// The configuration the network was built from (saved beside the weights).
+    #[module(skip)]
+    pub config: SiameseConfig,
+}
+
+impl Siamese {
+    /// Side of the square images the network takes, twice (`[height, width]`).
+    pub fn input_shape(&self) -> [usize; 2] {
+        [self.config.encoder.input_size; 2]
+    }
+
+    /// Width `D` of the embeddings.
+    pub fn embedding_size(&self) -> usize {
+        self.config.encoder.output_size()
+    }
+
+    /// Pair logits. Both batches go through the encoder as one batch, so batch norm (where
+    /// configured) sees the same statistics for both sides.
+    ///
+    /// # Shapes
+    /// - left, right: `[B, 1, S, S]`
+    /// - output: `[B, 1]` (logits; `sigmoid` gives the probability of "same class")
+    pub fn forward(&self, left: Tensor<4>, right: Tensor<4>) -> Tensor<2> {
+        let batch = left.dims()[0];
+        assert_eq!(
+            batch,
+            right.dims()[0],
+            "left and right batches differ in size"
+        );
+        let embeddings = self.embed(Tensor::cat(vec![left, right], 0));
+        let left = embeddings.clone().narrow(0, 0, batch);
+        let right = embeddings.narrow(0, batch, batch);
+        self.head.forward(left, right)
+    }
+
+    /// Embeds a batch of images.
+    ///
+    /// # Shapes
+    /// - images: `[B, 1, S, S]`
+    /// - output: `[B, D]`
+    pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        self.encoder.forward(images)
+    }
+
+    /// Probability that each pair shows the same class.
+    ///
+    /// # Shapes
+    /// - left, right: `[B, 1, S, S]`
+    /// - output: `[B]`
+    pub fn score(&self, left: Tensor<4>, right: Tensor<4>) -> Tensor<1> {
+        sigmoid(self.forward(left, right)).flatten(0, 1)
+    }
+
+    /// Probability that each query shows the class of each support, embedding every image
+    /// once (`Q + S` encoder passes instead of `Q × S`).
+    ///
+    /// # Shapes
+    /// - queries: `[Q, 1, S, S]`
+    /// - supports: `[N, 1, S, S]`
+    /// - output: `[Q, N]`
+    pub fn score_all(&self, queries: Tensor<4>, supports: Tensor<4>) -> Tensor<2> {
+        sigmoid(
+            self.head
+                .forward_all(self.embed(queries), self.embed(supports)),
+        )
+    }
+
+    /// Saves the weights to `path` (burnpack, conventionally `.bpk`) and the configuration
+    /// beside them ([`config_path`]: same name, `.json`). Each file is written to a
+    /// temporary name first and then renamed, so a crash never leaves a half-written file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Checkpoint`] naming the file that could not be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let json = self.config.to_string();
+        write_atomically(&config_path(path), json.as_bytes())?;
+        let bytes = self
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| Error::checkpoint(path, e))?;
+        write_atomically(path, &bytes)
+    }
+
+    /// Loads a network saved by [`Siamese::save`] onto `device`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when a file is missing, [`Error::Checkpoint`] when the weights are
+    /// truncated or corrupt, or do not match the configuration (the message names the
+    /// tensors at fault).
+    pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let path = path.as_ref();
+        let config_file = config_path(path);
+        let json = std::fs::read_to_string(&config_file).map_err(|e| Error::io(&config_file, e))?;
+        let weights = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::assemble(&json, weights, device).map_err(|(part, reason)| match part {
+            Part::Config => Error::checkpoint(&config_file, reason),
+            Part::Weights => Error::checkpoint(path, reason),
+        })
+    }
+
+    /// Builds a network from a configuration (JSON, as [`Siamese::save`] writes it) and
+    /// burnpack bytes: the way to load weights embedded with `include_bytes!`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when either part is corrupt or they do not match; its path is
+    /// `<config>` or `<weights>`.
+    pub fn from_parts(config_json: &str, weights: Vec<u8>, device: &Device) -> Result<Self> {
+        Self::assemble(config_json, weights, device).map_err(|(part, reason)| match part {
+            Part::Config => Error::checkpoint("<config>", reason),
+            Part::Weights => Error::checkpoint("<weights>", reason),
+        })
+    }
+
+    fn assemble(
+        config_json: &str,
+        weights: Vec<u8>,
+        device: &Device,
+    ) -> std::result::Result<Self, (Part, String)> {
+        let config: SiameseConfig = serde_json::from_str(config_json)
+            .map_err(|e| (Part::Config, format!("invalid configuration: {e}")))?;
+        config
+            .encoder
+            .validate()
+            .map_err(|e| (Part::Config, e.to_string()))?;
+        let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+            .map_err(|e| (Part::Weights, format!("unreadable weights: {e}")))?;
+        config.init(device).try_load_record(record).map_err(|e| {
+            (
+                Part::Weights,
+                format!("weights do not match the configuration: {e}"),
+            )
+        })
+    }
+}
+
+/// Which of the two files of a saved network is at fault.
+enum Part {
+    Config,
+    Weights,
+}
+
+/// The configuration file that goes with the weights at `weights`: same name, `.json`.
+pub fn config_path(weights: &Path) -> PathBuf {
+    weights.with_extension("json")
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Distribution, Tolerance};
+
+    #[test]
+    fn koch_has_the_papers_parameter_count() {
+        let device = crate::device::default_device().unwrap();
+        assert_eq!(SiameseConfig::koch().init(&device).num_params(), 38_951_745);
+    }
+
+    fn images(n: usize, s: usize, device: &Device) -> Tensor<4> {
+        Tensor::random([n, 1, s, s], Distribution::Default, device)
+    }
+
+    crate::device_tests! {
+        fn shapes_for_both_presets(device) {
+            for config in [SiameseConfig::compact(), SiameseConfig::koch()] {
+                let model = config.init(&device);
+                let [s, _] = model.input_shape();
+                let (a, b) = (images(3, s, &device), images(3, s, &device));
+                assert_eq!(model.forward(a.clone(), b.clone()).dims(), [3, 1]);
+                assert_eq!(model.embed(a.clone()).dims(), [3, model.embedding_size()]);
+                assert_eq!(model.score(a.clone(), b.clone()).dims(), [3]);
+                assert_eq!(model.score_all(a, images(2, s, &device)).dims(), [3, 2]);
+            }
+        }
+
+        fn forward_is_symmetric(device) {
+            let model = SiameseConfig::compact().init(&device).valid();
+            let (a, b) = (images(4, 52, &device), images(4, 52, &device));
+            model.forward(a.clone(), b.clone()).into_data().assert_approx_eq::<f32>(
+                &model.forward(b, a).into_data(),
+                Tolerance::absolute(1e-6),
+            );
+        }
+
+        fn weights_are_tied(device) {
+            let model = SiameseConfig::compact().init(&device).valid();
+            let (a, b) = (images(2, 52, &device), images(2, 52, &device));
+            let (ea, eb) = (model.embed(a.clone()), model.embed(b.clone()));
+            // Change one weight of the (single) encoder: both sides' embeddings move.
+            let mut changed = model.clone();
+            let w = changed.encoder.blocks[0].conv.weight.val();
+            let bump = Tensor::<4>::zeros(w.dims(), &device)
+                .slice_assign([0..1, 0..1, 0..1, 0..1], Tensor::ones([1, 1, 1, 1], &device));
+            changed.encoder.blocks[0].conv.weight = burn::module::Param::from_tensor(w + bump);
+            for (before, after) in [(ea, changed.embed(a)), (eb, changed.embed(b))] {
+                let diff: f32 = (before - after).abs().sum().into_scalar();
+                assert!(diff > 1e-6, "embedding did not change: {diff}");
+            }
+        }
+
+        fn score_all_equals_pairwise_scores(device) {
+            let model = SiameseConfig::compact().init(&device).valid();
+            let (q, s) = (images(3, 52, &device), images(5, 52, &device));
+            let all: Vec<f32> = model.score_all(q.clone(), s.clone()).into_data().to_vec().unwrap();
+            for i in 0..3 {
+                let left = q.clone().narrow(0, i, 1).repeat_dim(0, 5);
+                let pair: Vec<f32> = model.score(left, s.clone()).into_data().to_vec().unwrap();
+                for j in 0..5 {
+                    assert!((all[i * 5 + j] - pair[j]).abs() < 1e-5, "query {i}, support {j}");
+                }
+            }
+        }
+
+        fn save_load_round_trip(device) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("model.bpk");
+            let model = SiameseConfig::compact().init(&device).valid();
+            model.save(&path).unwrap();
+            assert!(config_path(&path).exists());
+            let loaded = Siamese::load(&path, &device).unwrap().valid();
+            let (a, b) = (images(2, 52, &device), images(2, 52, &device));
+            model.forward(a.clone(), b.clone()).into_data().assert_approx_eq::<f32>(
+                &loaded.forward(a, b).into_data(),
+                Tolerance::absolute(0.0),
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_missing_and_mismatched_files_are_named_errors() {
+        let device = crate::device::default_device().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        SiameseConfig::compact().init(&device).save(&path).unwrap();
+
+        // Missing weights.
+        let missing = dir.path().join("absent.bpk");
+        let err = Siamese::load(&missing, &device).unwrap_err();
+        assert!(err.to_string().contains("absent.json"), "{err}");
+
+        // Truncated weights: half the file.
+        let bytes = std::fs::read(&path).unwrap();
+        let truncated = dir.path().join("truncated.bpk");
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        std::fs::copy(config_path(&path), config_path(&truncated)).unwrap();
+        let err = Siamese::load(&truncated, &device).unwrap_err();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+        assert!(err.to_string().contains("truncated.bpk"), "{err}");
+
+        // Config that does not match the weights: another embedding width.
+        let config = SiameseConfig::new(EncoderConfig::compact().with_embedding(Some(100)));
+        std::fs::write(config_path(&path), config.to_string()).unwrap();
+        let err = Siamese::load(&path, &device).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("model.bpk") && message.contains("do not match"), "{message}");
+
+        // Corrupt configuration.
+        std::fs::write(config_path(&path), "{ not json").unwrap();
+        let err = Siamese::load(&path, &device).unwrap_err();
+        assert!(err.to_string().contains("model.json"), "{err}");
+    }
+}

@@ -32,10 +32,13 @@
 //! | `ndarray` | burn-ndarray                   | deprecated upstream; inference only (its conv backward is 100–300× slower) |
 //! | `wgpu`    | Vulkan / Metal / DX12          | GPUs; software Vulkan (lavapipe) works too   |
 
+pub mod data;
 pub mod device;
 mod error;
 pub mod model;
 mod testing;
 
 pub use error::{Error, Result};
-pub use model::{Encoder, EncoderConfig, L1DistanceHead, L1DistanceHeadConfig, Siamese, SiameseConfig};
+pub use model::{
+    Encoder, EncoderConfig, L1DistanceHead, L1DistanceHeadConfig, Siamese, SiameseConfig,
+};

@@ -1,0 +1,112 @@
+//! Batching pairs into tensors.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::prelude::*;
+
+use super::pairs::PairItem;
+use super::preprocess::to_input;
+
+/// A batch of pairs, on one device.
+#[derive(Clone, Debug)]
+pub struct PairBatch {
+    /// Left images, ink 1.0, background 0.0.
+    pub left: Tensor<4>,
+    /// Right images.
+    pub right: Tensor<4>,
+    /// 1.0 where both images show the same character, 0.0 otherwise.
+    pub targets: Tensor<1>,
+}
+
+/// Turns [`PairItem`]s into a [`PairBatch`] of `image_size × image_size` inputs, resized
+/// with [`to_input`], the conversion evaluation uses too.
+///
+/// ```
+/// use burn::data::dataloader::batcher::Batcher;
+/// use image::{GrayImage, Luma};
+/// use siamese::data::{PairBatcher, PairIndices, PairItem};
+///
+/// let device = siamese::device::default_device()?;
+/// let item = PairItem {
+///     left: GrayImage::from_pixel(105, 105, Luma([255])),
+///     right: GrayImage::new(105, 105),
+///     indices: PairIndices { left: 0, right: 1, same: true },
+/// };
+/// let batch = PairBatcher::new(52).batch(vec![item.clone(), item], &device);
+/// assert_eq!(batch.left.dims(), [2, 1, 52, 52]);
+/// assert_eq!(batch.targets.into_data().try_into_vec::<f32>().unwrap(), [1.0, 1.0]);
+/// # Ok::<(), siamese::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairBatcher {
+    image_size: usize,
+}
+
+impl PairBatcher {
+    /// A batcher for an encoder whose input is `image_size × image_size`
+    /// (105 for Koch's network, 52 for the compact one).
+    ///
+    /// # Panics
+    /// When `image_size` is 0.
+    pub fn new(image_size: usize) -> Self {
+        assert!(image_size > 0, "image size must be positive");
+        Self { image_size }
+    }
+
+    /// Side of the images in the batches.
+    pub fn image_size(&self) -> usize {
+        self.image_size
+    }
+}
+
+impl Batcher<PairItem, PairBatch> for PairBatcher {
+    /// # Shapes
+    /// - left, right: `[B, 1, S, S]` with `S = image_size`
+    /// - targets: `[B]`
+    fn batch(&self, items: Vec<PairItem>, device: &Device) -> PairBatch {
+        let (b, s) = (items.len(), self.image_size);
+        let mut left = Vec::with_capacity(b * s * s);
+        let mut right = Vec::with_capacity(b * s * s);
+        let mut targets = Vec::with_capacity(b);
+        for item in &items {
+            left.extend(to_input(&item.left, s));
+            right.extend(to_input(&item.right, s));
+            targets.push(if item.indices.same { 1.0f32 } else { 0.0 });
+        }
+        PairBatch {
+            left: Tensor::from_data(TensorData::new(left, [b, 1, s, s]), device),
+            right: Tensor::from_data(TensorData::new(right, [b, 1, s, s]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [b]), device),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{PairDatasetConfig, image_set::tests::toy_set};
+    use burn::data::dataset::Dataset;
+
+    crate::device_tests! {
+        fn batches_match_items(device) {
+            let pairs = PairDatasetConfig::evaluation()
+                .with_pairs_per_epoch(6)
+                .init(toy_set(2, 3, 4))
+                .unwrap();
+            let items: Vec<PairItem> = (0..6).map(|i| pairs.get(i).unwrap()).collect();
+            for size in [105, 52] {
+                let batch = PairBatcher::new(size).batch(items.clone(), &device);
+                assert_eq!(batch.left.dims(), [6, 1, size, size]);
+                assert_eq!(batch.right.dims(), [6, 1, size, size]);
+                let targets: Vec<f32> = batch.targets.into_data().try_into_vec().unwrap();
+                let left: Vec<f32> = batch.left.into_data().try_into_vec().unwrap();
+                for (i, item) in items.iter().enumerate() {
+                    assert_eq!(targets[i], if item.indices.same { 1.0 } else { 0.0 });
+                    let expected = to_input(&item.left, size);
+                    assert_eq!(&left[i * size * size..(i + 1) * size * size], &expected[..]);
+                }
+                assert!(left.iter().all(|v| (0.0..=1.0).contains(v)));
+                assert!(left.iter().any(|&v| v > 0.25), "ink is high");
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Omniglot data: loading, splits, pair sampling, distortions and batching.
+//!
+//! - [`Omniglot`] finds the official zips (or their extracted folders) in one folder and
+//!   loads each [`Part`] into an [`ImageSet`]: every image decoded once, bit-packed in
+//!   memory, with its alphabet, character and drawer.
+//! - [`ImageSet::subset`] keeps some alphabets and drawers: [`KOCH_TRAIN_DRAWERS`] and
+//!   friends give Koch's 12 / 4 / 4 drawer split, [`EVALUATION_RUN_ALPHABETS`] and
+//!   [`EVALUATION_OTHER_ALPHABETS`] the two halves of the evaluation set.
+//! - [`PairDataset`] draws same / different pairs, reproducibly from `(seed, epoch, index)`,
+//!   with Koch's affine distortions ([`DistortionConfig`]) in training.
+//! - [`PairBatcher`] turns pairs into tensors, resizing with [`to_input`].
+//!
+//! ```no_run
+//! use siamese::data::{Omniglot, PairBatcher, PairDatasetConfig, KOCH_TRAIN_DRAWERS};
+//! use burn::data::dataloader::DataLoaderBuilder;
+//!
+//! let omniglot = Omniglot::open("../shared/omniglot")?;
+//! let train = omniglot.background()?.subset(None, Some(&KOCH_TRAIN_DRAWERS))?;
+//! let pairs = PairDatasetConfig::training().with_seed(7).init(train)?;
+//! let loader = DataLoaderBuilder::new(PairBatcher::new(52))
+//!     .batch_size(128)
+//!     .num_workers(2)
+//!     .build(pairs.clone());
+//! for epoch in 0..3 {
+//!     pairs.set_epoch(epoch); // the loader's copy follows: clones share the epoch
+//!     for batch in loader.iter() {
+//!         let batch = batch.expect("pairs are drawn from memory");
+//!         assert_eq!(batch.left.dims()[1..], [1, 52, 52]);
+//!     }
+//! }
+//! # Ok::<(), siamese::Error>(())
+//! ```
+//!
+//! # Pixel convention
+//!
+//! The whole crate uses one convention, the Omniglot PNG inverted: **ink is high,
+//! background is 0**.
+//!
+//! - As an [`image::GrayImage`]: ink 255, background 0, at the native 105 × 105
+//!   ([`NATIVE_SIZE`]); distorted images have grey levels in between.
+//! - As a tensor: `f32` in `[0, 1]`, ink 1.0, background 0.0, shape `[B, 1, S, S]`.
+//!
+//! [`to_input`] is the one conversion from the first to the second (resizing to `S` with a
+//! triangle filter when `S` is not the native size); training and evaluation both use it.
+
+mod batcher;
+mod decode;
+mod distortion;
+mod image_set;
+mod loader;
+mod pairs;
+mod preprocess;
+mod splits;
+
+pub use batcher::{PairBatch, PairBatcher};
+pub use decode::{MAX_PNG_BYTES, decode_png};
+pub use distortion::{AffineDistortion, DistortionConfig};
+pub use image_set::{ImageSet, LabeledImage};
+pub use loader::{Omniglot, Part};
+pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
+pub use preprocess::{NATIVE_SIZE, to_input};
+pub use splits::{
+    EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, KOCH_TEST_DRAWERS, KOCH_TRAIN_DRAWERS,
+    KOCH_VALIDATION_DRAWERS,
+};

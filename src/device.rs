@@ -83,6 +83,7 @@ impl Backend {
             #[cfg(feature = "flex")]
             Backend::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
+            #[allow(deprecated)] // deprecated upstream, kept working on purpose
             Backend::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => wgpu_device(),
@@ -100,6 +101,7 @@ impl Backend {
             return Some(Backend::Flex);
         }
         #[cfg(feature = "ndarray")]
+        #[allow(deprecated)] // deprecated upstream, kept working on purpose
         if *device == Device::ndarray() {
             return Some(Backend::Ndarray);
         }
@@ -115,7 +117,11 @@ impl Backend {
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> Result<Device> {
     use burn::tensor::{DeviceKind, DeviceType};
-    if Device::enumerate(DeviceType::Wgpu).into_iter().next().is_none() {
+    if Device::enumerate(DeviceType::Wgpu)
+        .into_iter()
+        .next()
+        .is_none()
+    {
         return Err(Error::Backend {
             name: "wgpu".into(),
             reason: "no wgpu adapter found (no GPU driver; on Debian, `apt-get install \
@@ -150,7 +156,10 @@ impl FromStr for Backend {
             .find(|b| b.name().eq_ignore_ascii_case(name.trim()))
             .ok_or_else(|| Error::Backend {
                 name: name.into(),
-                reason: format!("unknown backend (known: flex, ndarray, wgpu; compiled: {})", compiled_names()),
+                reason: format!(
+                    "unknown backend (known: flex, ndarray, wgpu; compiled: {})",
+                    compiled_names()
+                ),
             })
     }
 }
@@ -211,7 +220,10 @@ mod tests {
     fn missing_feature_is_a_clear_error() {
         for backend in Backend::ALL.into_iter().filter(|b| !b.is_compiled()) {
             let message = backend.device().unwrap_err().to_string();
-            assert!(message.contains("cargo feature is not enabled"), "{message}");
+            assert!(
+                message.contains("cargo feature is not enabled"),
+                "{message}"
+            );
         }
     }
 

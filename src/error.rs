@@ -91,7 +91,10 @@ fn available_hint(available: &[String]) -> String {
     match available.len() {
         0 => String::new(),
         n if n <= 12 => format!(" (available: {})", available.join(", ")),
-        n => format!(" (available: {}, ... {n} in all)", available[..12].join(", ")),
+        n => format!(
+            " (available: {}, ... {n} in all)",
+            available[..12].join(", ")
+        ),
     }
 }
 

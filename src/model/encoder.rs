@@ -338,9 +338,18 @@ mod tests {
     fn invalid_configs_are_refused_with_the_field() {
         let config = EncoderConfig::new(8, vec![ConvBlockConfig::new(4, 10)]);
         let message = config.validate().unwrap_err().to_string();
-        assert!(message.contains("invalid blocks") && message.contains("8×8"), "{message}");
+        assert!(
+            message.contains("invalid blocks") && message.contains("8×8"),
+            "{message}"
+        );
         let config = EncoderConfig::new(28, vec![]).with_embedding(Some(0));
-        assert!(config.validate().unwrap_err().to_string().contains("embedding"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("embedding")
+        );
     }
 
     #[test]
@@ -358,19 +367,28 @@ mod tests {
         let device = crate::device::default_device().unwrap();
         let encoder = EncoderConfig::koch().init(&device);
         let stats = |t: Tensor<1>| {
-            let v: Vec<f32> = t.into_data().to_vec().unwrap();
+            let v: Vec<f32> = t.into_data().try_to_vec::<f32>().unwrap();
             let n = v.len() as f64;
             let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
             let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
             (mean, var.sqrt())
         };
         let (m, s) = stats(encoder.blocks[1].conv.weight.val().flatten(0, 3));
-        assert!(m.abs() < 1e-3 && (s - 1e-2).abs() < 1e-3, "conv weight {m} {s}");
+        assert!(
+            m.abs() < 1e-3 && (s - 1e-2).abs() < 1e-3,
+            "conv weight {m} {s}"
+        );
         let (m, s) = stats(encoder.blocks[1].conv.bias.as_ref().unwrap().val());
-        assert!((m - 0.5).abs() < 5e-3 && (s - 1e-2).abs() < 5e-3, "conv bias {m} {s}");
+        assert!(
+            (m - 0.5).abs() < 5e-3 && (s - 1e-2).abs() < 5e-3,
+            "conv bias {m} {s}"
+        );
         let fc = encoder.fc.as_ref().unwrap();
         let (m, s) = stats(fc.blocks[0].val().narrow(0, 0, 64).flatten(0, 1));
-        assert!(m.abs() < 1e-2 && (s - 0.2).abs() < 1e-2, "fc weight {m} {s}");
+        assert!(
+            m.abs() < 1e-2 && (s - 0.2).abs() < 1e-2,
+            "fc weight {m} {s}"
+        );
     }
 
     crate::device_tests! {
@@ -381,7 +399,7 @@ mod tests {
                 let images = Tensor::<4>::random([2, 1, s, s], Distribution::Default, &device);
                 let out = encoder.forward(images);
                 assert_eq!(out.dims(), [2, config.output_size()]);
-                let values: Vec<f32> = out.into_data().to_vec().unwrap();
+                let values: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
                 assert!(values.iter().all(|v| (0.0..=1.0).contains(v)), "sigmoid range");
             }
         }

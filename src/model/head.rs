@@ -139,10 +139,10 @@ mod tests {
             let supports = Tensor::<2>::random([4, 8], Distribution::Default, &device);
             let all = head.forward_all(queries.clone(), supports.clone());
             assert_eq!(all.dims(), [3, 4]);
-            let all: Vec<f32> = all.into_data().to_vec().unwrap();
+            let all: Vec<f32> = all.into_data().try_to_vec::<f32>().unwrap();
             for q in 0..3 {
                 let left = queries.clone().narrow(0, q, 1).repeat_dim(0, 4);
-                let pair: Vec<f32> = head.forward(left, supports.clone()).into_data().to_vec().unwrap();
+                let pair: Vec<f32> = head.forward(left, supports.clone()).into_data().try_to_vec::<f32>().unwrap();
                 for s in 0..4 {
                     assert!((all[q * 4 + s] - pair[s]).abs() < 1e-5, "query {q}, support {s}");
                 }

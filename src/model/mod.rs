@@ -11,6 +11,6 @@ pub use encoder::{
     KOCH_CONV_INIT, KOCH_FC_INIT,
 };
 pub use head::{ALL_PAIRS_BUDGET, L1DistanceHead, L1DistanceHeadConfig};
-pub use siamese::{Siamese, SiameseConfig, config_path};
 #[allow(unused_imports)] // for the trainer's checkpoints
 pub(crate) use siamese::write_atomically;
+pub use siamese::{Siamese, SiameseConfig, config_path};

@@ -292,10 +292,10 @@ mod tests {
         fn score_all_equals_pairwise_scores(device) {
             let model = SiameseConfig::compact().init(&device).valid();
             let (q, s) = (images(3, 52, &device), images(5, 52, &device));
-            let all: Vec<f32> = model.score_all(q.clone(), s.clone()).into_data().to_vec().unwrap();
+            let all: Vec<f32> = model.score_all(q.clone(), s.clone()).into_data().try_to_vec::<f32>().unwrap();
             for i in 0..3 {
                 let left = q.clone().narrow(0, i, 1).repeat_dim(0, 5);
-                let pair: Vec<f32> = model.score(left, s.clone()).into_data().to_vec().unwrap();
+                let pair: Vec<f32> = model.score(left, s.clone()).into_data().try_to_vec::<f32>().unwrap();
                 for j in 0..5 {
                     assert!((all[i * 5 + j] - pair[j]).abs() < 1e-5, "query {i}, support {j}");
                 }
@@ -343,7 +343,10 @@ mod tests {
         std::fs::write(config_path(&path), config.to_string()).unwrap();
         let err = Siamese::load(&path, &device).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("model.bpk") && message.contains("do not match"), "{message}");
+        assert!(
+            message.contains("model.bpk") && message.contains("do not match"),
+            "{message}"
+        );
 
         // Corrupt configuration.
         std::fs::write(config_path(&path), "{ not json").unwrap();

@@ -35,6 +35,7 @@
 pub mod data;
 pub mod device;
 mod error;
+pub mod eval;
 pub mod model;
 mod testing;
 

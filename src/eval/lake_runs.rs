@@ -1,0 +1,496 @@
+//! Lake's 20 official runs of 20-way one-shot classification (`all_runs.zip`).
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::GrayImage;
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+use super::episode::Episode;
+use crate::data::{MAX_PNG_BYTES, decode_png};
+use crate::{Error, Result};
+
+/// Name of the file in each run folder that pairs test items with training images.
+pub const CLASS_LABELS: &str = "class_labels.txt";
+
+/// Most bytes a `class_labels.txt` may have (the official ones have under 1 KB).
+const MAX_LABELS_BYTES: usize = 1 << 20;
+
+/// The official one-shot runs of Lake, Salakhutdinov and Tenenbaum (2015): in each run,
+/// 20 test items ("queries") are classified against 20 training images (one per class),
+/// as `runNN/class_labels.txt` pairs them.
+///
+/// Each run is one [`Episode`]: the supports are the training images in sorted file order
+/// (`class01` first), the queries the test items in sorted file order, as the official
+/// `demo_classification.py` orders them. Class names are the training files
+/// (`run01/training/class05.png`).
+///
+/// ```no_run
+/// use siamese::eval::{EvaluatorConfig, LakeRuns, ModifiedHausdorff};
+///
+/// let runs = LakeRuns::open("../shared/omniglot/all_runs.zip")?;
+/// assert_eq!(runs.episodes().len(), 20);
+/// let result = EvaluatorConfig::new().init()?.evaluate(&ModifiedHausdorff, runs.episodes())?;
+/// println!("{result}"); // 61.2% right: the demo's 38.8% error
+/// # Ok::<(), siamese::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct LakeRuns {
+    names: Vec<String>,
+    episodes: Vec<Episode>,
+}
+
+impl LakeRuns {
+    /// Reads every run (`runNN` with a `class_labels.txt`) of `path`, which is one of:
+    /// `all_runs.zip` (the official archive, with or without a top folder), its extracted
+    /// folder (holding `run01`, `run02`, ...), or a folder holding either of those as
+    /// `all_runs.zip` or `all_runs/` (such as the Omniglot data folder).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when `path` cannot be read, [`Error::Layout`] naming the file when
+    /// there is no run, a `class_labels.txt` is malformed or names an image that is not
+    /// there, and [`Error::Image`] naming the image that does not decode.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut source = Source::open(path)?;
+        let runs = source.runs()?;
+        if runs.is_empty() {
+            return Err(layout(
+                source.display(""),
+                format!("no run folder (runNN/{CLASS_LABELS}) found"),
+            ));
+        }
+        let mut episodes = Vec::with_capacity(runs.len());
+        for run in &runs {
+            episodes.push(read_run(&mut source, run)?);
+        }
+        Ok(Self {
+            names: runs,
+            episodes,
+        })
+    }
+
+    /// The runs as episodes, in run order.
+    pub fn episodes(&self) -> &[Episode] {
+        &self.episodes
+    }
+
+    /// The runs as episodes, in run order.
+    pub fn into_episodes(self) -> Vec<Episode> {
+        self.episodes
+    }
+
+    /// Names of the runs (`run01`, ...), in the order of [`LakeRuns::episodes`].
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+fn layout(path: PathBuf, reason: impl Into<String>) -> Error {
+    Error::Layout {
+        path,
+        reason: reason.into(),
+    }
+}
+
+/// Reads one run: parses its labels, then decodes its images.
+fn read_run(source: &mut Source, run: &str) -> Result<Episode> {
+    let labels_name = format!("{run}/{CLASS_LABELS}");
+    let labels_path = source.display(&labels_name);
+    let text = source
+        .read(&labels_name, MAX_LABELS_BYTES)?
+        .ok_or_else(|| layout(labels_path.clone(), "missing"))?;
+    let text =
+        String::from_utf8(text).map_err(|_| layout(labels_path.clone(), "is not UTF-8 text"))?;
+
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (number, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let bad = |why: &str| {
+            layout(
+                labels_path.clone(),
+                format!("line {}: {why}: {:?}", number + 1, line.trim()),
+            )
+        };
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [test, train] = fields[..] else {
+            return Err(bad(
+                "expected two paths, `runNN/test/itemNN.png runNN/training/classNN.png`",
+            ));
+        };
+        if !test.starts_with(&format!("{run}/test/")) {
+            return Err(bad(&format!("the test item is not in {run}/test/")));
+        }
+        if !train.starts_with(&format!("{run}/training/")) {
+            return Err(bad(&format!(
+                "the training image is not in {run}/training/"
+            )));
+        }
+        if pairs.iter().any(|(t, _)| t == test) {
+            return Err(bad(&format!("{test} is listed twice")));
+        }
+        pairs.push((test.to_string(), train.to_string()));
+    }
+    if pairs.is_empty() {
+        return Err(layout(labels_path, "has no test item"));
+    }
+
+    pairs.sort();
+    let mut classes: Vec<String> = pairs.iter().map(|(_, train)| train.clone()).collect();
+    classes.sort();
+    classes.dedup();
+    let supports = classes
+        .iter()
+        .map(|name| Ok(vec![source.image(name, &labels_path)?]))
+        .collect::<Result<Vec<_>>>()?;
+    let queries = pairs
+        .iter()
+        .map(|(test, _)| source.image(test, &labels_path))
+        .collect::<Result<Vec<_>>>()?;
+    let labels = pairs
+        .iter()
+        .map(|(_, train)| classes.binary_search(train).expect("every class is listed"))
+        .collect();
+    Episode::new(supports, queries, labels)?.with_class_names(classes)
+}
+
+/// Where the runs are read from.
+enum Source {
+    /// An archive and the folder inside it that holds the runs (`""` or `"all_runs/"`).
+    Zip {
+        path: PathBuf,
+        archive: Box<ZipArchive<File>>,
+        prefix: String,
+    },
+    /// A folder that holds the runs.
+    Folder(PathBuf),
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Self> {
+        let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if metadata.is_dir() {
+            if path.join("all_runs.zip").is_file() {
+                return Self::open_zip(&path.join("all_runs.zip"));
+            }
+            if path.join("all_runs").is_dir() {
+                return Ok(Source::Folder(path.join("all_runs")));
+            }
+            return Ok(Source::Folder(path.to_path_buf()));
+        }
+        Self::open_zip(path)
+    }
+
+    fn open_zip(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let archive = ZipArchive::new(file)
+            .map_err(|e| layout(path.to_path_buf(), format!("not a readable zip: {e}")))?;
+        // The runs sit at the top, or under one folder.
+        let prefix = archive
+            .file_names()
+            .filter_map(|name| name.ok())
+            .filter_map(|name| {
+                let run = name.strip_suffix(CLASS_LABELS)?.strip_suffix('/')?;
+                Some(run[..run.rfind('/').map_or(0, |i| i + 1)].to_string())
+            })
+            .min_by_key(String::len)
+            .unwrap_or_default();
+        Ok(Source::Zip {
+            path: path.to_path_buf(),
+            archive: Box::new(archive),
+            prefix,
+        })
+    }
+
+    /// The run folders (`runNN` with a labels file), sorted.
+    fn runs(&self) -> Result<Vec<String>> {
+        let mut runs: Vec<String> = match self {
+            Source::Zip {
+                archive, prefix, ..
+            } => archive
+                .file_names()
+                .filter_map(|name| name.ok())
+                .filter_map(|name| {
+                    let run = name
+                        .strip_prefix(prefix.as_str())?
+                        .strip_suffix(CLASS_LABELS)?;
+                    Some(run.strip_suffix('/')?.to_string())
+                })
+                .collect(),
+            Source::Folder(folder) => std::fs::read_dir(folder)
+                .map_err(|e| Error::io(folder, e))?
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| entry.path().join(CLASS_LABELS).is_file())
+                .filter_map(|entry| entry.file_name().to_str().map(String::from))
+                .collect(),
+        };
+        runs.retain(|run| is_run_name(run));
+        runs.sort();
+        Ok(runs)
+    }
+
+    /// How `name` (relative to the runs' folder) is shown in errors.
+    fn display(&self, name: &str) -> PathBuf {
+        match self {
+            Source::Zip { path, prefix, .. } => path.join(format!("{prefix}{name}")),
+            Source::Folder(folder) => folder.join(name),
+        }
+    }
+
+    /// The bytes of `name`, or `None` when it does not exist.
+    fn read(&mut self, name: &str, max_bytes: usize) -> Result<Option<Vec<u8>>> {
+        let shown = self.display(name);
+        let mut bytes = Vec::new();
+        let read = match self {
+            Source::Zip {
+                archive, prefix, ..
+            } => match archive.by_name(&format!("{prefix}{name}")) {
+                Ok(file) => file.take(max_bytes as u64 + 1).read_to_end(&mut bytes),
+                Err(ZipError::FileNotFound) => return Ok(None),
+                Err(e) => return Err(layout(shown, format!("unreadable zip entry: {e}"))),
+            },
+            Source::Folder(folder) => match File::open(folder.join(name)) {
+                Ok(file) => file.take(max_bytes as u64 + 1).read_to_end(&mut bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(shown, e)),
+            },
+        };
+        read.map_err(|e| Error::io(&shown, e))?;
+        if bytes.len() > max_bytes {
+            return Err(layout(shown, format!("larger than {max_bytes} bytes")));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Decodes the image `name`, which `labels` lists.
+    fn image(&mut self, name: &str, labels: &Path) -> Result<Arc<GrayImage>> {
+        let shown = self.display(name);
+        let bytes = self.read(name, MAX_PNG_BYTES)?.ok_or_else(|| {
+            layout(
+                shown.clone(),
+                format!("missing, but {} lists it", labels.display()),
+            )
+        })?;
+        Ok(Arc::new(decode_png(&bytes, shown)?))
+    }
+}
+
+/// `run` followed by digits.
+fn is_run_name(name: &str) -> bool {
+    name.strip_prefix("run")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write};
+
+    use image::{ImageFormat, Luma};
+    use zip::write::SimpleFileOptions;
+
+    use super::*;
+
+    /// An Omniglot-style PNG (black ink on white) with one ink pixel at `(x, 0)`.
+    fn png(x: u32) -> Vec<u8> {
+        let mut page = GrayImage::from_pixel(105, 105, Luma([255]));
+        page.put_pixel(x, 0, Luma([0]));
+        let mut out = Cursor::new(Vec::new());
+        page.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    /// Two runs of three classes. Training image `classK` has ink at `x = 10 * run + K`;
+    /// test item `itemJ` shows class `ANSWERS[J - 1]` (its ink at the same place).
+    const ANSWERS: [usize; 3] = [3, 1, 3];
+
+    fn files() -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        for run in 1..=2u32 {
+            let mut labels = String::new();
+            // Lines in a shuffled order: the item order comes from the file names.
+            for item in [2usize, 3, 1] {
+                let class = ANSWERS[item - 1];
+                labels += &format!(
+                    "run{run:02}/test/item{item:02}.png run{run:02}/training/class{class:02}.png\n"
+                );
+                files.push((
+                    format!("run{run:02}/test/item{item:02}.png"),
+                    png(10 * run + class as u32),
+                ));
+            }
+            for class in 1..=3u32 {
+                files.push((
+                    format!("run{run:02}/training/class{class:02}.png"),
+                    png(10 * run + class),
+                ));
+            }
+            files.push((format!("run{run:02}/{CLASS_LABELS}"), labels.into_bytes()));
+        }
+        files
+    }
+
+    fn write_folder(root: &Path, files: &[(String, Vec<u8>)]) {
+        for (name, bytes) in files {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+    }
+
+    fn write_zip(path: &Path, prefix: &str, files: &[(String, Vec<u8>)]) {
+        let mut zip = zip::ZipWriter::new(File::create(path).unwrap());
+        for (name, bytes) in files {
+            zip.start_file(
+                format!("{prefix}{name}"),
+                SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored),
+            )
+            .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+
+    /// The x of the ink pixel of a decoded (ink-high) image.
+    fn ink_x(image: &GrayImage) -> u32 {
+        image
+            .enumerate_pixels()
+            .find(|(_, _, p)| p.0[0] == 255)
+            .unwrap()
+            .0
+    }
+
+    fn check(runs: &LakeRuns) {
+        assert_eq!(runs.names(), ["run01", "run02"]);
+        for (r, episode) in runs.episodes().iter().enumerate() {
+            let run = 10 * (r as u32 + 1);
+            assert_eq!(
+                (episode.n_way(), episode.k_shot(), episode.n_queries()),
+                (2, 1, 3)
+            );
+            // Only classes 1 and 3 are answers: the supports are those, sorted.
+            assert_eq!(
+                episode.class_names(),
+                [
+                    format!("run0{}/training/class01.png", r + 1),
+                    format!("run0{}/training/class03.png", r + 1)
+                ]
+            );
+            assert_eq!(episode.labels(), [1, 0, 1]);
+            for (query, &label) in episode.queries().iter().zip(episode.labels()) {
+                assert_eq!(ink_x(query), ink_x(&episode.supports()[label][0]));
+            }
+            assert_eq!(ink_x(&episode.supports()[0][0]), run + 1);
+        }
+    }
+
+    #[test]
+    fn reads_zips_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = files();
+        write_zip(&dir.path().join("flat.zip"), "", &files);
+        check(&LakeRuns::open(dir.path().join("flat.zip")).unwrap());
+        write_zip(&dir.path().join("nested.zip"), "all_runs/", &files);
+        check(&LakeRuns::open(dir.path().join("nested.zip")).unwrap());
+        write_folder(&dir.path().join("extracted"), &files);
+        check(&LakeRuns::open(dir.path().join("extracted")).unwrap());
+        // A data folder holding all_runs.zip.
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        write_zip(&data.join("all_runs.zip"), "", &files);
+        check(&LakeRuns::open(&data).unwrap());
+    }
+
+    #[test]
+    fn a_missing_image_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = files()
+            .into_iter()
+            .filter(|(name, _)| name != "run02/test/item03.png")
+            .collect();
+        write_zip(&dir.path().join("all_runs.zip"), "", &files);
+        let err = LakeRuns::open(dir.path().join("all_runs.zip")).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Layout { .. }), "{err:?}");
+        assert!(
+            message.contains("all_runs.zip/run02/test/item03.png"),
+            "{message}"
+        );
+        assert!(
+            message.contains("run02/class_labels.txt lists it"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn malformed_labels_are_named_with_the_line() {
+        let cases = [
+            ("run01/test/item01.png\n", "line 1: expected two paths"),
+            (
+                "run01/test/item01.png run01/training/class01.png extra\n",
+                "line 1: expected two paths",
+            ),
+            (
+                "\nrun01/test/item01.png run02/training/class01.png\n",
+                "line 2: the training image is not in run01/training/",
+            ),
+            (
+                "run01/training/class01.png run01/training/class01.png\n",
+                "the test item is not in run01/test/",
+            ),
+            (
+                "run01/test/item01.png run01/training/class01.png\nrun01/test/item01.png run01/training/class02.png\n",
+                "line 2: run01/test/item01.png is listed twice",
+            ),
+            ("\n\n", "has no test item"),
+        ];
+        for (labels, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let mut files = files();
+            files.retain(|(name, _)| !name.ends_with(CLASS_LABELS) || name.starts_with("run02"));
+            files.push((format!("run01/{CLASS_LABELS}"), labels.as_bytes().to_vec()));
+            write_folder(dir.path(), &files);
+            let message = LakeRuns::open(dir.path()).unwrap_err().to_string();
+            assert!(message.contains("run01/class_labels.txt"), "{message}");
+            assert!(message.contains(expected), "{labels:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn no_runs_and_bad_archives_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = LakeRuns::open(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("no run folder"), "{message}");
+        std::fs::write(dir.path().join("junk.zip"), b"not a zip").unwrap();
+        let message = LakeRuns::open(dir.path().join("junk.zip"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("junk.zip") && message.contains("not a readable zip"),
+            "{message}"
+        );
+        assert!(matches!(
+            LakeRuns::open(dir.path().join("absent.zip")),
+            Err(Error::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn undecodable_image_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = files();
+        files
+            .iter_mut()
+            .find(|(n, _)| n == "run01/training/class03.png")
+            .unwrap()
+            .1 = b"junk".to_vec();
+        write_folder(dir.path(), &files);
+        let message = LakeRuns::open(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("run01/training/class03.png"), "{message}");
+    }
+}

@@ -1,0 +1,46 @@
+//! One-shot evaluation: episodes, the official runs, the evaluator and baselines.
+//!
+//! - An [`Episode`] is N classes with K support images each, and queries with their true
+//!   classes. Three sources make them, all reproducible: [`LakeRuns`] reads the 20
+//!   official runs of `all_runs.zip`, [`KochProtocolConfig`] draws Koch's 20-way trials
+//!   between two drawers, and [`RandomEpisodesConfig`] draws N-way K-shot episodes.
+//! - A [`Scorer`] embeds images and scores queries against supports: the network
+//!   ([`SiameseScorer`], and [`PairwiseScorer`], Koch's slower reference) and the baselines
+//!   ([`PixelNearestNeighbour`], [`ModifiedHausdorff`]) all implement it.
+//! - The [`Evaluator`] runs a scorer over episodes: each distinct image is embedded once,
+//!   a class's K scores are aggregated ([`Aggregation`]), the best class is predicted, and
+//!   the [`Evaluation`] reports the accuracy with its Wilson 95% [`Interval`].
+//!
+//! ```no_run
+//! use siamese::eval::{EvaluatorConfig, LakeRuns, ModifiedHausdorff, PixelNearestNeighbour};
+//!
+//! let runs = LakeRuns::open("../shared/omniglot/all_runs.zip")?;
+//! let evaluator = EvaluatorConfig::new().init()?;
+//! println!("{}", evaluator.evaluate(&PixelNearestNeighbour, runs.episodes())?);
+//! println!("{}", evaluator.evaluate(&ModifiedHausdorff, runs.episodes())?);
+//! # Ok::<(), siamese::Error>(())
+//! ```
+
+mod episode;
+mod evaluator;
+mod hausdorff;
+mod koch;
+mod lake_runs;
+mod pairwise;
+mod pixel;
+mod random_episodes;
+mod scorer;
+mod siamese_scorer;
+mod wilson;
+
+pub use episode::Episode;
+pub use evaluator::{Aggregation, EpisodeOutcome, Evaluation, Evaluator, EvaluatorConfig};
+pub use hausdorff::{INK_THRESHOLD, InkPoints, ModifiedHausdorff};
+pub use koch::KochProtocolConfig;
+pub use lake_runs::{CLASS_LABELS, LakeRuns};
+pub use pairwise::PairwiseScorer;
+pub use pixel::PixelNearestNeighbour;
+pub use random_episodes::{EpisodeScope, RandomEpisodesConfig};
+pub use scorer::Scorer;
+pub use siamese_scorer::SiameseScorer;
+pub use wilson::{Interval, Z_95};

@@ -38,8 +38,14 @@ mod error;
 pub mod eval;
 pub mod model;
 mod testing;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use model::{
     Encoder, EncoderConfig, L1DistanceHead, L1DistanceHeadConfig, Siamese, SiameseConfig,
 };
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

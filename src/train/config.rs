@@ -1,0 +1,292 @@
+//! What a training run does, as one JSON-serialisable configuration.
+
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+
+use crate::SiameseConfig;
+use crate::{Error, Result};
+
+/// The optimiser and its schedule.
+#[derive(Config, Debug, PartialEq)]
+pub enum OptimizerConfig {
+    /// Koch's SGD with momentum: the learning rate decays by `lr_decay` every epoch and the
+    /// momentum rises linearly from `momentum_start` to `momentum_end` over
+    /// `momentum_epochs` epochs. No dampening (Burn's `MomentumConfig` defaults to 0.1;
+    /// Koch's rule has none).
+    Sgd {
+        /// Learning rate of the first epoch.
+        learning_rate: f64,
+        /// Factor applied to the learning rate after every epoch (Koch: 0.99).
+        lr_decay: f64,
+        /// Momentum of the first epoch (Koch: 0.5).
+        momentum_start: f64,
+        /// Momentum reached after `momentum_epochs` epochs.
+        momentum_end: f64,
+        /// Epochs over which the momentum rises.
+        momentum_epochs: usize,
+        /// L2 penalty on every weight.
+        weight_decay: f64,
+    },
+    /// Adam, with the same per-epoch learning-rate decay.
+    Adam {
+        /// Learning rate of the first epoch.
+        learning_rate: f64,
+        /// Factor applied to the learning rate after every epoch.
+        lr_decay: f64,
+        /// L2 penalty on every weight.
+        weight_decay: f64,
+    },
+}
+
+impl OptimizerConfig {
+    /// Koch's recipe: SGD, learning rate 0.01 decaying 1% per epoch, momentum from 0.5 to
+    /// 0.9 over 50 epochs, L2 penalty 2e-4.
+    pub fn koch() -> Self {
+        OptimizerConfig::Sgd {
+            learning_rate: 0.01,
+            lr_decay: 0.99,
+            momentum_start: 0.5,
+            momentum_end: 0.9,
+            momentum_epochs: 50,
+            weight_decay: 2e-4,
+        }
+    }
+
+    /// Adam with learning rate 1e-3 decaying 1% per epoch and a small L2 penalty.
+    pub fn adam() -> Self {
+        OptimizerConfig::Adam {
+            learning_rate: 1e-3,
+            lr_decay: 0.99,
+            weight_decay: 1e-5,
+        }
+    }
+
+    /// The learning rate of `epoch` (0-based).
+    pub fn learning_rate(&self, epoch: usize) -> f64 {
+        let (lr, decay) = match self {
+            OptimizerConfig::Sgd {
+                learning_rate,
+                lr_decay,
+                ..
+            }
+            | OptimizerConfig::Adam {
+                learning_rate,
+                lr_decay,
+                ..
+            } => (*learning_rate, *lr_decay),
+        };
+        lr * decay.powi(epoch as i32)
+    }
+
+    /// The momentum of `epoch` (0-based); 0 for Adam.
+    pub fn momentum(&self, epoch: usize) -> f64 {
+        match self {
+            OptimizerConfig::Sgd {
+                momentum_start,
+                momentum_end,
+                momentum_epochs,
+                ..
+            } => {
+                let t = if *momentum_epochs == 0 {
+                    1.0
+                } else {
+                    (epoch as f64 / *momentum_epochs as f64).min(1.0)
+                };
+                momentum_start + t * (momentum_end - momentum_start)
+            }
+            OptimizerConfig::Adam { .. } => 0.0,
+        }
+    }
+
+    /// A Burn optimiser for `epoch`. SGD's momentum changes by epoch, so the trainer builds
+    /// a new optimiser each epoch and moves the state (the velocities) over.
+    pub fn init(&self, epoch: usize) -> ModuleOptimizer {
+        match self {
+            OptimizerConfig::Sgd { weight_decay, .. } => SgdConfig::new()
+                .with_momentum(Some(
+                    MomentumConfig::new()
+                        .with_momentum(self.momentum(epoch))
+                        .with_dampening(0.0)
+                        .with_nesterov(false),
+                ))
+                .with_weight_decay(decay(*weight_decay))
+                .init(),
+            OptimizerConfig::Adam { weight_decay, .. } => AdamConfig::new()
+                .with_weight_decay(decay(*weight_decay))
+                .init(),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let (lr, decay, wd) = match self {
+            OptimizerConfig::Sgd {
+                learning_rate,
+                lr_decay,
+                weight_decay,
+                momentum_start,
+                momentum_end,
+                ..
+            } => {
+                for (name, m) in [
+                    ("momentum_start", momentum_start),
+                    ("momentum_end", momentum_end),
+                ] {
+                    if !(0.0..1.0).contains(m) {
+                        return Err(Error::invalid(name, format!("{m} is not in [0, 1)")));
+                    }
+                }
+                (learning_rate, lr_decay, weight_decay)
+            }
+            OptimizerConfig::Adam {
+                learning_rate,
+                lr_decay,
+                weight_decay,
+            } => (learning_rate, lr_decay, weight_decay),
+        };
+        if !(*lr > 0.0 && lr.is_finite()) {
+            return Err(Error::invalid(
+                "learning_rate",
+                format!("{lr} is not positive"),
+            ));
+        }
+        if !(*decay > 0.0 && *decay <= 1.0) {
+            return Err(Error::invalid(
+                "lr_decay",
+                format!("{decay} is not in (0, 1]"),
+            ));
+        }
+        if !(*wd >= 0.0 && wd.is_finite()) {
+            return Err(Error::invalid("weight_decay", format!("{wd} is negative")));
+        }
+        Ok(())
+    }
+}
+
+fn decay(penalty: f64) -> Option<WeightDecayConfig> {
+    (penalty > 0.0).then(|| WeightDecayConfig::new(penalty as f32))
+}
+
+/// A training run: the network, the optimiser, the data and validation, and where the
+/// checkpoints go. Saved as `config.json` in the output folder.
+#[derive(Config, Debug)]
+pub struct TrainingConfig {
+    /// The network to train.
+    pub model: SiameseConfig,
+    /// The optimiser and its schedule.
+    #[config(default = "OptimizerConfig::koch()")]
+    pub optimizer: OptimizerConfig,
+    /// Most epochs (Koch: 200).
+    #[config(default = 200)]
+    pub epochs: usize,
+    /// Pairs drawn per epoch (Koch: 30,000 to 150,000).
+    #[config(default = 30_000)]
+    pub pairs_per_epoch: usize,
+    /// Pairs per step (Koch: 128).
+    #[config(default = 128)]
+    pub batch_size: usize,
+    /// Seed of the initial weights and of every pair drawn.
+    #[config(default = 42)]
+    pub seed: u64,
+    /// Koch's affine distortions on training pairs.
+    #[config(default = true)]
+    pub distortions: bool,
+    /// Different pairs drawn from one alphabet (harder negatives).
+    #[config(default = false)]
+    pub same_alphabet_negatives: bool,
+    /// Stop after this many epochs without a better validation accuracy (Koch: 20).
+    #[config(default = 20)]
+    pub patience: usize,
+    /// Folder of the checkpoints, the history and the learning curve.
+    #[config(default = "String::from(\"runs/siamese\")")]
+    pub output_dir: String,
+}
+
+impl TrainingConfig {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        self.model.encoder.validate()?;
+        self.optimizer.validate()?;
+        for (name, value) in [
+            ("epochs", self.epochs),
+            ("pairs_per_epoch", self.pairs_per_epoch),
+            ("batch_size", self.batch_size),
+            ("patience", self.patience),
+        ] {
+            if value == 0 {
+                return Err(Error::invalid(name, "must be positive"));
+            }
+        }
+        if self.batch_size > self.pairs_per_epoch {
+            return Err(Error::invalid(
+                "batch_size",
+                format!(
+                    "{} is larger than pairs_per_epoch ({})",
+                    self.batch_size, self.pairs_per_epoch
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Steps per epoch: the pairs of an epoch in full batches (a last, partial batch is
+    /// dropped so every step has the same size).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.pairs_per_epoch / self.batch_size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn koch_schedule() {
+        let sgd = OptimizerConfig::koch();
+        assert!((sgd.learning_rate(0) - 0.01).abs() < 1e-12);
+        assert!((sgd.learning_rate(2) - 0.01 * 0.99 * 0.99).abs() < 1e-12);
+        assert!((sgd.momentum(0) - 0.5).abs() < 1e-12);
+        assert!((sgd.momentum(25) - 0.7).abs() < 1e-12);
+        assert!((sgd.momentum(80) - 0.9).abs() < 1e-12);
+        assert_eq!(OptimizerConfig::adam().momentum(3), 0.0);
+    }
+
+    #[test]
+    fn config_round_trips_and_validates() {
+        let config = TrainingConfig::new(SiameseConfig::compact()).with_epochs(3);
+        let back: TrainingConfig = serde_json::from_str(&config.to_string()).unwrap();
+        assert_eq!(back.epochs, 3);
+        assert_eq!(back.optimizer, OptimizerConfig::koch());
+        assert!(back.validate().is_ok());
+
+        let bad = config.clone().with_batch_size(0);
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("batch_size")
+        );
+        let bad = config.clone().with_pairs_per_epoch(10).with_batch_size(20);
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("larger than")
+        );
+        let bad = config.with_optimizer(OptimizerConfig::Adam {
+            learning_rate: -1.0,
+            lr_decay: 0.99,
+            weight_decay: 0.0,
+        });
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("learning_rate")
+        );
+    }
+}

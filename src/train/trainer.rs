@@ -1,0 +1,372 @@
+//! The training loop, written once for every device.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::module::Module;
+use burn::nn::loss::BinaryCrossEntropyLossConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use super::checkpoint::{self, RunState};
+use super::config::TrainingConfig;
+use super::history::{self, EpochRecord};
+use crate::data::{
+    DistortionConfig, ImageSet, PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
+};
+use crate::device::Backend;
+use crate::eval::{Episode, Evaluator, EvaluatorConfig, SiameseScorer};
+use crate::{Error, Result, Siamese};
+
+/// File names inside the output folder.
+const CONFIG: &str = "config.json";
+const CHECKPOINT: &str = "checkpoint.zip";
+const BEST: &str = "best.bpk";
+const HISTORY: &str = "history.csv";
+const CURVE: &str = "learning_curve.png";
+
+/// Trains a [`Siamese`] network on same/different pairs, validating one-shot accuracy on
+/// fixed episodes after every epoch.
+///
+/// The loop is Koch's: binary cross-entropy on the head's logits, the optimiser of
+/// [`TrainingConfig::optimizer`] with its per-epoch schedule, the best model kept, and a
+/// stop after `patience` epochs without gain. After every epoch it writes, in
+/// `output_dir`: `checkpoint.zip` (resume from it with [`Trainer::resume`]), `best.bpk` and
+/// `best.json` (the best model so far), `history.csv` and `learning_curve.png`.
+///
+/// ```no_run
+/// use siamese::data::{Omniglot, KOCH_TRAIN_DRAWERS, EVALUATION_OTHER_ALPHABETS};
+/// use siamese::eval::KochProtocolConfig;
+/// use siamese::train::{Trainer, TrainingConfig};
+/// use siamese::SiameseConfig;
+///
+/// let omniglot = Omniglot::open("../shared/omniglot")?;
+/// let train = omniglot.background()?;
+/// let validation = KochProtocolConfig::new()
+///     .episodes(&omniglot.evaluation()?, Some(&EVALUATION_OTHER_ALPHABETS))?;
+/// let config = TrainingConfig::new(SiameseConfig::compact()).with_epochs(10);
+/// let device = siamese::device::default_device()?;
+/// let outcome = Trainer::new(config, train, validation, &device)?.fit()?;
+/// println!("best one-shot accuracy {:.1}%", 100.0 * outcome.best_accuracy);
+/// # Ok::<(), siamese::Error>(())
+/// ```
+pub struct Trainer {
+    config: TrainingConfig,
+    train: Arc<ImageSet>,
+    validation: Vec<Episode>,
+    device: Device,
+    evaluator: Evaluator,
+    initial: Option<Siamese>,
+    progress: bool,
+}
+
+/// What a finished (or early-stopped) run gives back.
+#[derive(Debug)]
+pub struct TrainingOutcome {
+    /// The best model (highest validation accuracy), in evaluation mode.
+    pub model: Siamese,
+    /// One record per epoch trained, resumed epochs included.
+    pub history: Vec<EpochRecord>,
+    /// Its validation accuracy.
+    pub best_accuracy: f64,
+    /// Epoch (0-based) it was reached at.
+    pub best_epoch: usize,
+    /// Whether the run stopped for lack of progress before its last epoch.
+    pub stopped_early: bool,
+}
+
+impl Trainer {
+    /// A trainer of `config` on the images of `train`, validated on `validation`, on
+    /// `device` (training uses `device.autodiff()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an invalid configuration, no validation episode, or
+    /// training images that cannot make pairs.
+    pub fn new(
+        config: TrainingConfig,
+        train: impl Into<Arc<ImageSet>>,
+        validation: Vec<Episode>,
+        device: &Device,
+    ) -> Result<Self> {
+        config.validate()?;
+        if validation.is_empty() {
+            return Err(Error::invalid("validation", "no validation episode"));
+        }
+        let trainer = Self {
+            config,
+            train: train.into(),
+            validation,
+            device: device.clone().without_autodiff(),
+            evaluator: EvaluatorConfig::new().with_progress(false).init()?,
+            initial: None,
+            progress: true,
+        };
+        trainer.dataset()?; // refuse data that cannot make pairs now, not mid-run
+        Ok(trainer)
+    }
+
+    /// Starts from `model`'s weights instead of a fresh initialisation (fine-tuning).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the model's configuration is not the one trained.
+    pub fn with_model(mut self, model: Siamese) -> Result<Self> {
+        if model.config.to_string() != self.config.model.to_string() {
+            return Err(Error::invalid(
+                "model",
+                "its configuration differs from TrainingConfig::model",
+            ));
+        }
+        self.initial = Some(model);
+        Ok(self)
+    }
+
+    /// Shows a progress bar and one line per epoch on stderr (on by default).
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The output folder.
+    pub fn output_dir(&self) -> PathBuf {
+        PathBuf::from(&self.config.output_dir)
+    }
+
+    /// Trains from the start, replacing any earlier run in the output folder.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the output folder cannot be written, [`Error::Training`] when the
+    /// loss stops being finite (the last good checkpoint stays).
+    pub fn fit(&self) -> Result<TrainingOutcome> {
+        let device = self.device.clone().autodiff();
+        let model = match &self.initial {
+            Some(model) => model.clone().to_device(&device).train(),
+            None => {
+                device.seed(self.config.seed);
+                self.config.model.init(&device)
+            }
+        };
+        let state = RunState {
+            epochs_done: 0,
+            best_accuracy: f64::NEG_INFINITY,
+            best_epoch: 0,
+            epochs_without_gain: 0,
+            seed: self.config.seed,
+            history: Vec::new(),
+        };
+        let dir = self.output_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        crate::model::write_atomically(&dir.join(CONFIG), self.config.to_string().as_bytes())?;
+        self.run(state, model, self.config.optimizer.init(0))
+    }
+
+    /// Continues the run whose checkpoint is in the output folder. With the same seed and
+    /// data on a CPU device it ends with the same weights as a run never stopped. The
+    /// configuration may raise `epochs` or `patience`; the model must be the same.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when there is no checkpoint, [`Error::Checkpoint`] naming the file when
+    /// it is corrupt or holds another model.
+    pub fn resume(&self) -> Result<TrainingOutcome> {
+        let device = self.device.clone().autodiff();
+        let path = self.output_dir().join(CHECKPOINT);
+        let optim = self.config.optimizer.init(0);
+        let (state, model, optim) = checkpoint::load(&path, &device, optim)?;
+        if model.config.to_string() != self.config.model.to_string() {
+            return Err(Error::checkpoint(
+                &path,
+                "it holds another model configuration than TrainingConfig::model",
+            ));
+        }
+        if state.seed != self.config.seed {
+            return Err(Error::checkpoint(
+                &path,
+                format!(
+                    "it was trained with seed {}, not {}",
+                    state.seed, self.config.seed
+                ),
+            ));
+        }
+        self.run(state, model, optim)
+    }
+
+    fn dataset(&self) -> Result<PairDataset> {
+        PairDatasetConfig::new()
+            .with_pairs_per_epoch(self.config.pairs_per_epoch)
+            .with_same_alphabet_negatives(self.config.same_alphabet_negatives)
+            .with_distortion(self.config.distortions.then(DistortionConfig::koch))
+            .with_seed(self.config.seed)
+            .init(self.train.clone())
+    }
+
+    fn run(
+        &self,
+        mut state: RunState,
+        mut model: Siamese,
+        mut optim: ModuleOptimizer,
+    ) -> Result<TrainingOutcome> {
+        let dir = self.output_dir();
+        if Backend::of(&self.device).is_some_and(|b| !b.trains_well()) {
+            eprintln!(
+                "warning: training on ndarray is very slow (its convolution backward pass is \
+                 100-300x slower than its forward); use flex on CPU or wgpu on GPU"
+            );
+        }
+        let dataset = self.dataset()?;
+        let batcher = PairBatcher::new(self.config.model.encoder.input_size);
+        let loss_fn = BinaryCrossEntropyLossConfig::new()
+            .with_logits(true)
+            .init(&model.head.bias.val().device());
+        let steps = self.config.steps_per_epoch();
+        let mut stopped_early = false;
+
+        for epoch in state.epochs_done..self.config.epochs {
+            if state.epochs_without_gain >= self.config.patience {
+                stopped_early = true;
+                break;
+            }
+            let started = Instant::now();
+            let lr = self.config.optimizer.learning_rate(epoch);
+            if epoch > 0 {
+                // SGD's momentum changes by epoch: a new optimiser, the same velocities.
+                optim = self
+                    .config
+                    .optimizer
+                    .init(epoch)
+                    .load_record(optim.to_record());
+            }
+            let bar = self.progress_bar(epoch, steps);
+            let mut loss_sum = 0.0;
+            let device = model.head.bias.val().device();
+            let result = std::thread::scope(|scope| -> Result<()> {
+                // Batches are drawn on another thread, in order, while the model trains.
+                let (sender, receiver) = sync_channel::<PairBatch>(2);
+                let producer_device = device.clone();
+                let dataset = &dataset;
+                scope.spawn(move || {
+                    for step in 0..steps {
+                        let items = (step * self.config.batch_size
+                            ..(step + 1) * self.config.batch_size)
+                            .into_par_iter()
+                            .map(|i| dataset.pair(epoch, i))
+                            .collect();
+                        if sender.send(batcher.batch(items, &producer_device)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                for (step, batch) in receiver.iter().enumerate() {
+                    let logits = model.forward(batch.left, batch.right).flatten(0, 1);
+                    let loss = loss_fn.forward(logits, batch.targets.int());
+                    let value = f64::from(loss.clone().into_scalar::<f32>());
+                    if !value.is_finite() {
+                        return Err(Error::Training {
+                            epoch,
+                            step,
+                            reason: format!(
+                                "the loss is {value}; the last good checkpoint is kept in {}",
+                                dir.join(CHECKPOINT).display()
+                            ),
+                        });
+                    }
+                    let grads = GradientsParams::from_grads(loss.backward(), &model);
+                    model = optim.step(lr, model.clone(), grads);
+                    loss_sum += value;
+                    bar.inc(1);
+                    bar.set_message(format!("loss {:.4}", loss_sum / (step + 1) as f64));
+                }
+                Ok(())
+            });
+            bar.finish_and_clear();
+            result?;
+            let train_seconds = started.elapsed().as_secs_f64();
+
+            let evaluation = self
+                .evaluator
+                .evaluate(&SiameseScorer::new(&model), &self.validation)?;
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / steps as f64,
+                val_accuracy: evaluation.accuracy(),
+                learning_rate: lr,
+                momentum: self.config.optimizer.momentum(epoch),
+                pairs_per_second: (steps * self.config.batch_size) as f64 / train_seconds,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            let improved = record.val_accuracy > state.best_accuracy;
+            if improved {
+                state.best_accuracy = record.val_accuracy;
+                state.best_epoch = epoch;
+                state.epochs_without_gain = 0;
+                model.valid().save(dir.join(BEST))?;
+            } else {
+                state.epochs_without_gain += 1;
+            }
+            if self.progress {
+                eprintln!(
+                    "epoch {:>3}  loss {:.4}  val one-shot {:5.1}% {}  lr {:.2e}  {:.0} pairs/s  {:.0} s",
+                    epoch + 1,
+                    record.train_loss,
+                    100.0 * record.val_accuracy,
+                    if improved { "*" } else { " " },
+                    lr,
+                    record.pairs_per_second,
+                    record.seconds
+                );
+            }
+            state.history.push(record);
+            state.epochs_done = epoch + 1;
+            checkpoint::save(&dir.join(CHECKPOINT), &state, &model, &optim)?;
+            history::write_csv(&state.history, &dir.join(HISTORY))?;
+            history::plot_learning_curve(&state.history, &self.curve_title(), &dir.join(CURVE))?;
+        }
+        if state.epochs_without_gain >= self.config.patience
+            && state.epochs_done < self.config.epochs
+        {
+            stopped_early = true;
+        }
+        let best = Siamese::load(dir.join(BEST), &self.device)?.valid();
+        Ok(TrainingOutcome {
+            model: best,
+            history: state.history,
+            best_accuracy: state.best_accuracy,
+            best_epoch: state.best_epoch,
+            stopped_early,
+        })
+    }
+
+    fn curve_title(&self) -> String {
+        format!(
+            "siamese: {}x{} input, {}-d embedding, seed {}",
+            self.config.model.encoder.input_size,
+            self.config.model.encoder.input_size,
+            self.config.model.encoder.output_size(),
+            self.config.seed
+        )
+    }
+
+    fn progress_bar(&self, epoch: usize, steps: usize) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "epoch {:>3} [{{bar:30}}] {{pos}}/{{len}} steps  {{msg}}  {{per_sec}}  eta {{eta}}",
+                epoch + 1
+            ))
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    }
+}
+
+/// The checkpoint file of a run in `output_dir`.
+pub fn checkpoint_path(output_dir: &Path) -> PathBuf {
+    output_dir.join(CHECKPOINT)
+}

@@ -245,6 +245,10 @@ mod tests {
     fn koch_has_the_papers_parameter_count() {
         let device = crate::device::default_device().unwrap();
         assert_eq!(SiameseConfig::koch().init(&device).num_params(), 38_951_745);
+        // 4 conv blocks (320 + 18,496 + 36,928 + 73,856), batch norm scale and shift (576)
+        // and running statistics (576, counted by Burn though not trained), fc 1152 -> 384
+        // (442,752) and the head (385).
+        assert_eq!(SiameseConfig::compact().init(&device).num_params(), 573_889);
     }
 
     fn images(n: usize, s: usize, device: &Device) -> Tensor<4> {

@@ -105,6 +105,9 @@ impl Backend {
         if *device == Device::ndarray() {
             return Some(Backend::Ndarray);
         }
+        // Every wgpu adapter (discrete, integrated, software) is a CubeCL device, and in
+        // this crate's feature set CubeCL only comes from wgpu; Burn exposes no public
+        // accessor for the runtime, so the device's debug name tells.
         #[cfg(feature = "wgpu")]
         if format!("{device:?}").contains("Cube") {
             return Some(Backend::Wgpu);

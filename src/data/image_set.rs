@@ -292,6 +292,17 @@ impl ImageSet {
             })
     }
 
+    /// Indices of the alphabets called `names`, or of every alphabet for `None`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for the first name that is not an alphabet of this set.
+    pub fn alphabet_indices(&self, names: Option<&[&str]>) -> Result<Vec<usize>> {
+        match names {
+            None => Ok((0..self.num_alphabets()).collect()),
+            Some(names) => names.iter().map(|name| self.alphabet_index(name)).collect(),
+        }
+    }
+
     /// Full name of a character: `Alphabet/character`, e.g. `Latin/character01`.
     pub fn character_name(&self, class: usize) -> &str {
         &self.characters[class]

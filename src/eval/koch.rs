@@ -62,13 +62,7 @@ impl KochProtocolConfig {
         if self.runs_per_alphabet == 0 {
             return Err(Error::invalid("runs_per_alphabet", "must be positive"));
         }
-        let alphabets: Vec<usize> = match alphabets {
-            None => (0..set.num_alphabets()).collect(),
-            Some(names) => names
-                .iter()
-                .map(|name| set.alphabet_index(name))
-                .collect::<Result<_>>()?,
-        };
+        let alphabets = set.alphabet_indices(alphabets)?;
         for &alphabet in &alphabets {
             let characters = set.classes_of_alphabet(alphabet).len();
             if self.n_way > characters {

@@ -84,13 +84,7 @@ impl RandomEpisodesConfig {
                 return Err(Error::invalid(name, "must be positive"));
             }
         }
-        let alphabets: Vec<usize> = match alphabets {
-            None => (0..set.num_alphabets()).collect(),
-            Some(names) => names
-                .iter()
-                .map(|name| set.alphabet_index(name))
-                .collect::<Result<_>>()?,
-        };
+        let alphabets = set.alphabet_indices(alphabets)?;
         // The class pools episodes are drawn from.
         let pools: Vec<Vec<usize>> = match self.scope {
             EpisodeScope::WithinAlphabet => {

@@ -58,7 +58,10 @@ pub use distortion::{AffineDistortion, DistortionConfig};
 pub use image_set::{ImageSet, LabeledImage};
 pub use loader::{Omniglot, Part};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
-pub use preprocess::{NATIVE_SIZE, to_input};
+pub use preprocess::{
+    ImageInput, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image, load_image, prepare,
+    to_input,
+};
 pub use splits::{
     EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, KOCH_TEST_DRAWERS, KOCH_TRAIN_DRAWERS,
     KOCH_VALIDATION_DRAWERS,

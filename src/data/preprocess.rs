@@ -1,10 +1,321 @@
-//! The one conversion from an ink-high image to network input.
+//! Preprocessing: any image to the crate's canonical form ([`prepare`], [`load_image`]),
+//! and the one conversion from that form to network input ([`to_input`]).
+//!
+//! Every image a network sees, in training, evaluation or matching, is first brought to
+//! the [pixel convention](super#pixel-convention) by [`prepare`] (or [`load_image`],
+//! [`decode_image`], [`ImageInput`], which end in it); [`to_input`] then turns it into
+//! network input.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
-use image::{GrayImage, ImageBuffer, Luma};
+use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, ImageReader, Limits, Luma, LumaA};
 
-/// Side of every Omniglot image in pixels.
+use crate::{Error, Result};
+
+/// Side of every Omniglot image in pixels, and of the canonical form.
 pub const NATIVE_SIZE: u32 = 105;
+
+/// Largest width or height [`decode_image`] and [`load_image`] accept: a bound on the
+/// memory a hostile or mistaken file can take.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+
+/// Largest file [`load_image`] reads, in bytes.
+pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
+/// Grey levels in `[0, 1]`, before the canonical form is quantised.
+type GrayF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
+
+/// Brings any image to the canonical form: 105 × 105, ink 255 on background 0.
+///
+/// # The canonical form
+///
+/// The [pixel convention](super#pixel-convention) at the native size: a 105 × 105
+/// ([`NATIVE_SIZE`]) [`GrayImage`] with ink 255 on background 0. `prepare` reaches it
+/// from an image of any size, colour type and polarity in four steps:
+///
+/// 1. **Grey levels.** Colour becomes luminance (Rec. 709 weights, as `image` converts).
+///    Transparent pixels are background: they are composited over white when the opaque
+///    pixels are mostly dark (their alpha-weighted mean luminance is below one half) and
+///    over black otherwise, so strokes drawn on a transparent canvas stay visible whatever
+///    their colour.
+/// 2. **Polarity.** The background is the median of the pixels on the image's outer
+///    frame (its first and last rows and columns): a drawing is framed by blank page even
+///    where a stroke touches the edge. A light frame (median above one half) means dark
+///    strokes on light paper, and the image is inverted; a dark frame means it is already
+///    ink-high. The background level is then subtracted, so that grey paper becomes 0.
+/// 3. **Size.** The longer side is scaled to 105 with `image`'s triangle filter (area
+///    averaging when shrinking), keeping the aspect ratio, and the shorter side is padded
+///    with background on both sides, centred: nothing is stretched or cropped.
+/// 4. **Levels.** The result is scaled so that its brightest pixel is 255: grey pencil, and
+///    thin strokes of a large image shrunk to 105, come out as strong as Omniglot's ink.
+///    An image without ink (every pixel at the background level or below) comes out blank.
+///
+/// An image already in canonical form (105 × 105, ink-high on a frame of 0, some pixel at
+/// 255) comes out unchanged. Every Omniglot image decoded by
+/// [`decode_png`](super::decode_png) is in that form, and so is the output of `prepare`
+/// for an image on a clean background: preparing it again changes nothing.
+///
+/// ```
+/// use image::{DynamicImage, Rgb, RgbImage};
+/// use siamese::data::{NATIVE_SIZE, prepare};
+///
+/// // A dark-blue stroke on a light-grey page, 300 × 150.
+/// let page = RgbImage::from_fn(300, 150, |x, _| {
+///     if (140..160).contains(&x) { Rgb([20, 20, 90]) } else { Rgb([230, 230, 225]) }
+/// });
+/// let image = prepare(&DynamicImage::ImageRgb8(page))?;
+/// assert_eq!(image.dimensions(), (NATIVE_SIZE, NATIVE_SIZE));
+/// assert_eq!(image.get_pixel(52, 52).0, [255]); // the stroke, now ink-high
+/// assert_eq!(image.get_pixel(10, 52).0, [0]); // the page
+/// assert_eq!(image.get_pixel(52, 5).0, [0]); // padding above the wide image
+///
+/// let empty = DynamicImage::new_luma8(0, 10);
+/// assert!(prepare(&empty).is_err());
+/// # Ok::<(), siamese::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidArgument`] when the image has no pixels (a width or height of 0).
+pub fn prepare(image: &DynamicImage) -> Result<GrayImage> {
+    check_size(image.width(), image.height()).map_err(|reason| Error::invalid("image", reason))?;
+    Ok(canonical(composite(image.to_luma_alpha32f())))
+}
+
+/// Reads an image file in any format the `image` crate reads (PNG, JPEG, GIF, BMP, TIFF,
+/// WebP, ...) and brings it to the canonical form with [`prepare`].
+///
+/// The format is recognised from the file's first bytes, or else from its extension.
+///
+/// ```
+/// use image::{GrayImage, Luma};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("dot.png");
+/// let mut page = GrayImage::from_pixel(105, 105, Luma([255])); // white page
+/// page.put_pixel(3, 4, Luma([0])); // one black dot
+/// page.save(&path).unwrap();
+///
+/// let image = siamese::data::load_image(&path)?;
+/// assert_eq!(image.get_pixel(3, 4).0, [255]);
+/// assert_eq!(image.get_pixel(0, 0).0, [0]);
+///
+/// let err = siamese::data::load_image(dir.path().join("absent.png")).unwrap_err();
+/// assert!(err.to_string().contains("absent.png"));
+/// # Ok::<(), siamese::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it cannot be read, [`Error::Image`] naming it when
+/// it is larger than [`MAX_IMAGE_BYTES`], is not an image, does not decode, is larger than
+/// [`MAX_IMAGE_SIDE`] or has no pixels.
+pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
+    let path = path.as_ref();
+    let size = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    if size > MAX_IMAGE_BYTES {
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            reason: format!("{size} bytes is larger than the {MAX_IMAGE_BYTES} bytes accepted"),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode_image(&bytes, path)
+}
+
+/// Decodes an image from memory (any format the `image` crate reads) and brings it to the
+/// canonical form with [`prepare`]. `source` names it in errors; its extension is the
+/// fallback for formats that cannot be recognised from their first bytes.
+///
+/// # Errors
+/// [`Error::Image`] naming `source` when the bytes are not an image, do not decode, are
+/// larger than [`MAX_IMAGE_SIDE`] or have no pixels.
+pub fn decode_image(bytes: &[u8], source: impl AsRef<Path>) -> Result<GrayImage> {
+    let source = source.as_ref();
+    let fail = |reason: String| Error::Image {
+        path: source.to_path_buf(),
+        reason,
+    };
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    if let Ok(format) = ImageFormat::from_path(source) {
+        reader.set_format(format);
+    }
+    let mut reader = reader
+        .with_guessed_format()
+        .map_err(|e| fail(format!("cannot be read: {e}")))?;
+    if reader.format().is_none() {
+        return Err(fail(
+            "is not in an image format the `image` crate reads".into(),
+        ));
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    reader.limits(limits);
+    let image = reader
+        .decode()
+        .map_err(|e| fail(format!("does not decode: {e}")))?;
+    check_size(image.width(), image.height()).map_err(fail)?;
+    Ok(canonical(composite(image.to_luma_alpha32f())))
+}
+
+/// An image the crate can bring to the canonical form: one already decoded
+/// ([`DynamicImage`], [`GrayImage`]) or a file to read ([`Path`], [`PathBuf`]), and
+/// references to any of them. The [`Matcher`](crate::matcher::Matcher) takes its images
+/// through this trait, so every image it embeds goes through [`prepare`].
+///
+/// ```
+/// use std::path::Path;
+/// use image::{DynamicImage, GrayImage, Luma};
+/// use siamese::data::ImageInput;
+///
+/// let gray = GrayImage::from_pixel(50, 20, Luma([255])); // blank white paper
+/// assert_eq!(gray.to_canonical()?.dimensions(), (105, 105));
+/// let dynamic = DynamicImage::ImageLuma8(gray.clone());
+/// assert_eq!(dynamic.to_canonical()?, gray.to_canonical()?);
+/// assert!(Path::new("no/such/file.png").to_canonical().is_err());
+/// # Ok::<(), siamese::Error>(())
+/// ```
+pub trait ImageInput {
+    /// The image in canonical form: 105 × 105, ink 255 on background 0.
+    ///
+    /// # Errors
+    /// As [`prepare`] for decoded images, as [`load_image`] for files.
+    fn to_canonical(&self) -> Result<GrayImage>;
+}
+
+impl ImageInput for DynamicImage {
+    fn to_canonical(&self) -> Result<GrayImage> {
+        prepare(self)
+    }
+}
+
+impl ImageInput for GrayImage {
+    fn to_canonical(&self) -> Result<GrayImage> {
+        check_size(self.width(), self.height())
+            .map_err(|reason| Error::invalid("image", reason))?;
+        // The same grey levels as `DynamicImage::to_luma_alpha32f`, without the copy.
+        let levels = self
+            .as_raw()
+            .iter()
+            .map(|&v| f32::from(v) / 255.0)
+            .collect();
+        let gray =
+            GrayF32::from_raw(self.width(), self.height(), levels).expect("one level per pixel");
+        Ok(canonical(gray))
+    }
+}
+
+impl ImageInput for Path {
+    fn to_canonical(&self) -> Result<GrayImage> {
+        load_image(self)
+    }
+}
+
+impl ImageInput for PathBuf {
+    fn to_canonical(&self) -> Result<GrayImage> {
+        load_image(self)
+    }
+}
+
+impl<T: ImageInput + ?Sized> ImageInput for &T {
+    fn to_canonical(&self) -> Result<GrayImage> {
+        (**self).to_canonical()
+    }
+}
+
+fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
+    if width == 0 || height == 0 {
+        Err(format!(
+            "is {width}×{height} pixels: an empty image has nothing to match"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Step 1: grey levels, transparent pixels composited over the backdrop that contrasts
+/// with the opaque ones.
+fn composite(image: ImageBuffer<LumaA<f32>, Vec<f32>>) -> GrayF32 {
+    let (width, height) = image.dimensions();
+    let (mut opacity, mut luminance) = (0.0f64, 0.0f64);
+    for pixel in image.pixels() {
+        let [l, a] = pixel.0;
+        opacity += f64::from(a);
+        luminance += f64::from(a * l);
+    }
+    let backdrop = if opacity > 0.0 && luminance / opacity < 0.5 {
+        1.0
+    } else {
+        0.0
+    };
+    let levels = image
+        .pixels()
+        .map(|p| {
+            let [l, a] = p.0;
+            (a * l + (1.0 - a) * backdrop).clamp(0.0, 1.0)
+        })
+        .collect();
+    GrayF32::from_raw(width, height, levels).expect("one level per pixel")
+}
+
+/// Steps 2 to 4 on a non-empty image.
+fn canonical(mut gray: GrayF32) -> GrayImage {
+    let frame = frame_median(&gray);
+    let invert = frame > 0.5;
+    let background = if invert { 1.0 - frame } else { frame };
+    gray.iter_mut().for_each(|v| {
+        let level = if invert { 1.0 - *v } else { *v };
+        *v = (level - background).max(0.0);
+    });
+    let fitted = fit(gray);
+    let ink = fitted.iter().copied().fold(0.0, f32::max);
+    let scale = if ink < 0.5 / 255.0 { 0.0 } else { 1.0 / ink };
+    let pixels = fitted
+        .into_raw()
+        .into_iter()
+        .map(|v| (v * scale * 255.0).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    GrayImage::from_raw(NATIVE_SIZE, NATIVE_SIZE, pixels).expect("105 × 105 pixels")
+}
+
+/// The median of the first and last rows and columns.
+fn frame_median(gray: &GrayF32) -> f32 {
+    let (width, height) = gray.dimensions();
+    let mut frame: Vec<f32> = (0..width)
+        .flat_map(|x| [(x, 0), (x, height - 1)])
+        .chain((1..height.saturating_sub(1)).flat_map(|y| [(0, y), (width - 1, y)]))
+        .map(|(x, y)| gray.get_pixel(x, y).0[0])
+        .collect();
+    let middle = frame.len() / 2;
+    *frame.select_nth_unstable_by(middle, f32::total_cmp).1
+}
+
+/// Step 4: the longer side scaled to [`NATIVE_SIZE`], the shorter one padded, centred.
+fn fit(gray: GrayF32) -> GrayF32 {
+    let (width, height) = gray.dimensions();
+    if (width, height) == (NATIVE_SIZE, NATIVE_SIZE) {
+        return gray;
+    }
+    let scale = f64::from(NATIVE_SIZE) / f64::from(width.max(height));
+    let side = |length: u32| ((f64::from(length) * scale).round() as u32).clamp(1, NATIVE_SIZE);
+    let (new_width, new_height) = (side(width), side(height));
+    let resized = if (new_width, new_height) == (width, height) {
+        gray
+    } else {
+        imageops::resize(&gray, new_width, new_height, FilterType::Triangle)
+    };
+    let mut page = GrayF32::new(NATIVE_SIZE, NATIVE_SIZE);
+    imageops::replace(
+        &mut page,
+        &resized,
+        i64::from((NATIVE_SIZE - new_width) / 2),
+        i64::from((NATIVE_SIZE - new_height) / 2),
+    );
+    page
+}
 
 /// Converts an ink-high image (ink 255, background 0) of any size to `size × size` floats
 /// in `[0, 1]` (ink 1.0), row-major: one `[1, S, S]` slice of a `[B, 1, S, S]` tensor.
@@ -59,6 +370,7 @@ pub fn to_input(image: &GrayImage, size: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::{ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 
     #[test]
     fn native_size_is_an_exact_rescale() {
@@ -100,5 +412,216 @@ mod tests {
         let share = total / (52.0 * 52.0);
         assert!((share - 10.0 / 105.0).abs() < 0.01, "ink share {share}");
         assert!(left / total > 0.99);
+    }
+
+    /// A binary ink-high 105 × 105 drawing, like a decoded Omniglot image: a ring and a
+    /// bar that touches the left edge.
+    fn drawing() -> GrayImage {
+        GrayImage::from_fn(105, 105, |x, y| {
+            let (dx, dy) = (x as f32 - 60.0, y as f32 - 50.0);
+            let r = (dx * dx + dy * dy).sqrt();
+            let ring = (20.0..25.0).contains(&r);
+            let bar = (70..74).contains(&y) && x < 60;
+            Luma([if ring || bar { 255 } else { 0 }])
+        })
+    }
+
+    fn inverted(image: &GrayImage) -> GrayImage {
+        let mut out = image.clone();
+        out.iter_mut().for_each(|v| *v = 255 - *v);
+        out
+    }
+
+    #[test]
+    fn canonical_images_come_out_unchanged() {
+        let image = drawing();
+        assert_eq!(image.to_canonical().unwrap(), image);
+        assert_eq!(
+            prepare(&DynamicImage::ImageLuma8(image.clone())).unwrap(),
+            image
+        );
+        let blank = GrayImage::new(105, 105);
+        assert_eq!(blank.to_canonical().unwrap(), blank);
+    }
+
+    #[test]
+    fn an_omniglot_png_reads_as_decode_png_reads_it() {
+        let page = inverted(&drawing()); // black strokes on white, as Omniglot stores it
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0690_01.png");
+        page.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let expected = super::super::decode_png(&bytes, &path).unwrap();
+        assert_eq!(load_image(&path).unwrap(), expected);
+        assert_eq!(expected, drawing());
+    }
+
+    #[test]
+    fn both_polarities_give_the_same_image() {
+        let image = drawing();
+        assert_eq!(inverted(&image).to_canonical().unwrap(), image);
+    }
+
+    #[test]
+    fn colour_and_alpha_become_ink_high_grey() {
+        let image = drawing();
+        let ink = |x, y| image.get_pixel(x, y).0[0] == 255;
+        // Red strokes on a white page.
+        let rgb = RgbImage::from_fn(105, 105, |x, y| {
+            if ink(x, y) {
+                Rgb([200, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        assert_eq!(prepare(&DynamicImage::ImageRgb8(rgb)).unwrap(), image);
+        // Black strokes on a transparent canvas stored as transparent black: composited
+        // over white, or the whole page would be ink.
+        let dark = RgbaImage::from_fn(105, 105, |x, y| {
+            Rgba([0, 0, 0, if ink(x, y) { 255 } else { 0 }])
+        });
+        assert_eq!(prepare(&DynamicImage::ImageRgba8(dark)).unwrap(), image);
+        // White strokes on the same canvas: composited over black.
+        let light = RgbaImage::from_fn(105, 105, |x, y| {
+            if ink(x, y) {
+                Rgba([255, 255, 255, 255])
+            } else {
+                Rgba([0, 0, 0, 0])
+            }
+        });
+        assert_eq!(prepare(&DynamicImage::ImageRgba8(light)).unwrap(), image);
+        // Nothing opaque: blank.
+        let clear = DynamicImage::ImageRgba8(RgbaImage::new(30, 30));
+        assert!(prepare(&clear).unwrap().iter().all(|&v| v == 0));
+    }
+
+    #[test]
+    fn grey_paper_and_grey_pencil_are_stretched_to_black_and_white() {
+        let image = drawing();
+        let pencil = GrayImage::from_fn(105, 105, |x, y| {
+            Luma([if image.get_pixel(x, y).0[0] == 255 {
+                90
+            } else {
+                190
+            }])
+        });
+        assert_eq!(pencil.to_canonical().unwrap(), image);
+        // A uniform page has no ink, whatever its shade.
+        for shade in [0, 128, 255] {
+            let page = GrayImage::from_pixel(40, 70, Luma([shade]));
+            assert!(
+                page.to_canonical().unwrap().iter().all(|&v| v == 0),
+                "{shade}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_aspect_ratio_is_kept_and_the_image_centred() {
+        // A 40 × 40 black square in the middle of a 400 × 200 white page: a 10.5 × 10.5
+        // square after scaling by 105 / 400, on a band 52.5 pixels high.
+        let page = GrayImage::from_fn(400, 200, |x, y| {
+            Luma([if (180..220).contains(&x) && (80..120).contains(&y) {
+                0
+            } else {
+                255
+            }])
+        });
+        let image = page.to_canonical().unwrap();
+        let inked = |v: u8| v >= 128;
+        let rows: Vec<u32> = (0..105)
+            .filter(|&y| (0..105).any(|x| inked(image.get_pixel(x, y).0[0])))
+            .collect();
+        let columns: Vec<u32> = (0..105)
+            .filter(|&x| (0..105).any(|y| inked(image.get_pixel(x, y).0[0])))
+            .collect();
+        assert!((10..=12).contains(&rows.len()), "{rows:?}");
+        assert!(
+            rows.len().abs_diff(columns.len()) <= 1,
+            "a square stays square"
+        );
+        let centre = |v: &[u32]| (v[0] + v[v.len() - 1]) as f32 / 2.0;
+        assert!((centre(&rows) - 52.0).abs() <= 1.0, "{rows:?}");
+        assert!((centre(&columns) - 52.0).abs() <= 1.0, "{columns:?}");
+        // The padding above and below the band is background.
+        for y in (0..25).chain(80..105) {
+            assert!((0..105).all(|x| image.get_pixel(x, y).0[0] == 0), "row {y}");
+        }
+    }
+
+    #[test]
+    fn small_images_are_scaled_up() {
+        let page = GrayImage::from_fn(21, 21, |x, _| Luma([if x == 10 { 0 } else { 255 }]));
+        let image = page.to_canonical().unwrap();
+        // The centre line, 5 pixels wide after scaling by 5, in the middle.
+        assert_eq!(image.get_pixel(52, 52).0, [255]);
+        assert_eq!(image.get_pixel(20, 52).0, [0]);
+    }
+
+    #[test]
+    fn preparing_twice_is_preparing_once() {
+        let page = GrayImage::from_fn(333, 150, |x, y| {
+            Luma([if (x * 7 + y * 3) % 97 < 9 { 30 } else { 220 }])
+        });
+        for image in [page.clone(), inverted(&page), drawing()] {
+            let once = image.to_canonical().unwrap();
+            assert_eq!(once.to_canonical().unwrap(), once);
+        }
+    }
+
+    #[test]
+    fn other_formats_read_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = RgbImage::from_fn(120, 90, |x, _| {
+            if (55..65).contains(&x) {
+                Rgb([0, 0, 0])
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        for name in ["page.jpg", "page.bmp", "page.tiff"] {
+            let path = dir.path().join(name);
+            page.save(&path).unwrap();
+            let image = load_image(&path).unwrap();
+            assert!(image.get_pixel(52, 52).0[0] > 200, "{name}");
+            assert!(image.get_pixel(20, 52).0[0] < 30, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_files_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not an image").unwrap();
+        let truncated = dir.path().join("half.png");
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(drawing().as_raw(), 105, 105, image::ExtendedColorType::L8)
+            .unwrap();
+        std::fs::write(&truncated, &png[..png.len() / 2]).unwrap();
+        let tall = dir.path().join("tall.png");
+        GrayImage::new(1, MAX_IMAGE_SIDE + 1).save(&tall).unwrap();
+        let empty = dir.path().join("empty.png");
+        std::fs::write(&empty, b"").unwrap();
+        for path in [&text, &truncated, &tall, &empty] {
+            let err = load_image(path).unwrap_err();
+            assert!(matches!(err, Error::Image { .. }), "{err:?}");
+            assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+        }
+        let missing = dir.path().join("missing.png");
+        let err = load_image(&missing).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("missing.png"), "{err}");
+        let err = decode_image(b"\x89PNG", "upload.png").unwrap_err();
+        assert!(err.to_string().contains("upload.png"), "{err}");
+    }
+
+    #[test]
+    fn empty_images_are_errors() {
+        for (w, h) in [(0, 0), (0, 5), (5, 0)] {
+            let err = prepare(&DynamicImage::new_rgb8(w, h)).unwrap_err();
+            assert!(err.to_string().contains(&format!("{w}×{h}")), "{err}");
+            assert!(GrayImage::new(w, h).to_canonical().is_err());
+        }
     }
 }

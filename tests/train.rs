@@ -6,8 +6,10 @@ use burn::module::{Module, Param};
 use burn::prelude::*;
 use siamese::data::{ImageSet, Omniglot, Part};
 use siamese::eval::{Episode, EvaluatorConfig, RandomEpisodesConfig, SiameseScorer};
-use siamese::train::{OptimizerConfig, Trainer, TrainingConfig, checkpoint_path};
-use siamese::{Error, SiameseConfig};
+use siamese::train::{
+    LayerLearningRates, OptimizerConfig, Trainer, TrainingConfig, checkpoint_path,
+};
+use siamese::{EncoderConfig, Error, SiameseConfig};
 
 fn omniglot() -> Option<Omniglot> {
     match std::env::var_os("OMNIGLOT_DIR") {
@@ -39,9 +41,11 @@ fn tiny(output: &std::path::Path, seed: u64) -> TrainingConfig {
         .with_output_dir(output.display().to_string())
 }
 
-#[test]
-fn a_short_run_learns_one_shot_on_unseen_alphabets() {
-    let Some(omniglot) = omniglot() else { return };
+/// The short run of `a_short_run_learns_one_shot_on_unseen_alphabets` with `seed`: the
+/// compact network trained with Adam for 4 epochs of 2,048 pairs of small1, then scored on
+/// 200 5-way one-shot episodes of small2. Returns the loss of every epoch, the accuracy and
+/// the output folder.
+fn short_run(omniglot: &Omniglot, seed: u64) -> (Vec<f64>, f64, tempfile::TempDir) {
     let train = omniglot.load(Part::BackgroundSmall1).unwrap();
     let test_set = omniglot.load(Part::BackgroundSmall2).unwrap();
     let validation = five_way(&test_set, 20, 1);
@@ -52,7 +56,7 @@ fn a_short_run_learns_one_shot_on_unseen_alphabets() {
         .with_epochs(4)
         .with_pairs_per_epoch(2048)
         .with_batch_size(64)
-        .with_seed(3)
+        .with_seed(seed)
         .with_output_dir(dir.path().display().to_string());
     let device = siamese::device::default_device().unwrap();
     let outcome = Trainer::new(config, train, validation, &device)
@@ -61,11 +65,6 @@ fn a_short_run_learns_one_shot_on_unseen_alphabets() {
         .fit()
         .unwrap();
     let losses: Vec<f64> = outcome.history.iter().map(|r| r.train_loss).collect();
-    println!("losses {losses:?}");
-    assert!(
-        losses[3] < losses[0] - 0.05,
-        "the loss did not fall: {losses:?}"
-    );
     let accuracy = EvaluatorConfig::new()
         .with_progress(false)
         .init()
@@ -73,13 +72,40 @@ fn a_short_run_learns_one_shot_on_unseen_alphabets() {
         .evaluate(&SiameseScorer::new(&outcome.model), &test)
         .unwrap()
         .accuracy();
+    (losses, accuracy, dir)
+}
+
+/// The thresholds come from `short_run_seeds` (seeds 1-5, the same run otherwise):
+///
+/// | seed | loss, epochs 1 to 4 | 5-way one-shot accuracy (1,000 trials) |
+/// |---|---|---|
+/// | 1 | 0.5566, 0.4388, 0.3800, 0.3357 | 68.3% |
+/// | 2 | 0.5608, 0.4383, 0.3601, 0.3147 | 70.1% |
+/// | 3 | 0.5751, 0.4490, 0.3703, 0.3206 | 67.6% |
+/// | 4 | 0.5692, 0.4675, 0.4127, 0.3618 | 69.5% |
+/// | 5 | 0.5736, 0.4294, 0.3731, 0.3549 | 70.5% |
+///
+/// Accuracy: mean 69.2%, standard deviation 1.2 points across seeds (the binomial noise of
+/// 1,000 trials alone is 1.5 points), minimum 67.6%. The test asserts 60%: 7.6 points
+/// under the worst seed (over 6 standard deviations), three times chance, and failed by any
+/// change that loses a fifth of the 49-point gain over chance. The loss fell by 0.21 to 0.25
+/// in every run; the test asserts 0.1.
+#[test]
+fn a_short_run_learns_one_shot_on_unseen_alphabets() {
+    let Some(omniglot) = omniglot() else { return };
+    let (losses, accuracy, dir) = short_run(&omniglot, 3);
+    println!("losses {losses:?}");
+    assert!(
+        losses[3] < losses[0] - 0.1,
+        "the loss did not fall: {losses:?}"
+    );
     println!(
         "5-way one-shot accuracy on small2: {:.1}%",
         100.0 * accuracy
     );
     assert!(
-        accuracy > 0.45,
-        "5-way accuracy {accuracy} is not well above chance (0.2)"
+        accuracy > 0.60,
+        "5-way accuracy {accuracy} is not well above chance (0.2); 5 seeds gave 67.6-70.5%"
     );
     for file in [
         "checkpoint.zip",
@@ -91,6 +117,40 @@ fn a_short_run_learns_one_shot_on_unseen_alphabets() {
     ] {
         assert!(dir.path().join(file).exists(), "{file} was not written");
     }
+}
+
+/// The short run with seeds 1-5 (or the comma-separated `SEEDS`), for the thresholds of
+/// `a_short_run_learns_one_shot_on_unseen_alphabets`; minutes of CPU a seed, so run by hand:
+/// `OMNIGLOT_DIR=../shared/omniglot cargo test --features ndarray,wgpu --test train -- --ignored --nocapture short_run_seeds`
+#[test]
+#[ignore]
+fn short_run_seeds() {
+    let Some(omniglot) = omniglot() else { return };
+    let seeds: Vec<u64> = std::env::var("SEEDS")
+        .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![1, 2, 3, 4, 5]);
+    let mut accuracies = Vec::new();
+    for seed in seeds {
+        let started = std::time::Instant::now();
+        let (losses, accuracy, _dir) = short_run(&omniglot, seed);
+        println!(
+            "seed {seed}: losses {:?}  5-way accuracy {:.1}%  ({:.0} s)",
+            losses.iter().map(|l| format!("{l:.4}")).collect::<Vec<_>>(),
+            100.0 * accuracy,
+            started.elapsed().as_secs_f64()
+        );
+        accuracies.push(accuracy);
+    }
+    let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
+    let min = accuracies.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = accuracies.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    println!(
+        "accuracy over {} seeds: mean {:.1}%, min {:.1}%, max {:.1}%",
+        accuracies.len(),
+        100.0 * mean,
+        100.0 * min,
+        100.0 * max
+    );
 }
 
 fn small_data() -> Option<(ImageSet, Vec<Episode>)> {
@@ -255,4 +315,203 @@ siamese::device_tests! {
         assert_eq!(outcome.history.len(), 1);
         assert!(outcome.history[0].train_loss.is_finite());
     }
+}
+
+#[test]
+fn a_zero_layer_rate_freezes_that_layer_while_the_others_train() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    let device = siamese::device::default_device().unwrap();
+    let start = SiameseConfig::compact().init(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(dir.path(), 6).with_epochs(1).with_layer_lr(Some(
+        LayerLearningRates::new()
+            .with_blocks(vec![0.0, 1.0, 1.0, 1.0])
+            .with_head(0.0),
+    ));
+    let trained = Trainer::new(config, train, validation, &device)
+        .unwrap()
+        .with_model(start.clone())
+        .unwrap()
+        .with_progress(false)
+        .fit()
+        .unwrap()
+        .model;
+    let conv = |m: &siamese::Siamese, i: usize| -> Vec<f32> {
+        m.encoder.blocks[i]
+            .conv
+            .weight
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    assert_eq!(conv(&trained, 0), conv(&start, 0), "block 0 was not frozen");
+    let head = |m: &siamese::Siamese| -> Vec<f32> {
+        m.head.weight.val().into_data().iter::<f32>().collect()
+    };
+    assert_eq!(head(&trained), head(&start), "the head was not frozen");
+    for i in 1..4 {
+        assert_ne!(
+            conv(&trained, i),
+            conv(&start, i),
+            "block {i} did not train"
+        );
+    }
+}
+
+/// The second device of the data-parallel tests: ndarray where it is compiled in (a real
+/// second backend, so tensors cross devices), else a second flex replica.
+fn second_device() -> Device {
+    siamese::device::device("ndarray")
+        .unwrap_or_else(|_| siamese::device::default_device().unwrap())
+}
+
+/// Trains `config` from `start` on the default device, and on it and [`second_device`]
+/// data-parallel; gives both results.
+fn one_and_two_devices(
+    config: impl Fn(&std::path::Path) -> TrainingConfig,
+    start: &siamese::Siamese,
+    train: &ImageSet,
+    validation: &[Episode],
+) -> [siamese::train::TrainingOutcome; 2] {
+    let device = siamese::device::default_device().unwrap();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one = Trainer::new(
+        config(a.path()),
+        train.clone(),
+        validation.to_vec(),
+        &device,
+    )
+    .unwrap()
+    .with_model(start.clone())
+    .unwrap()
+    .with_progress(false)
+    .fit()
+    .unwrap();
+    let two = Trainer::new(
+        config(b.path()),
+        train.clone(),
+        validation.to_vec(),
+        &device,
+    )
+    .unwrap()
+    .with_devices(&[device.clone(), second_device()])
+    .unwrap()
+    .with_model(start.clone())
+    .unwrap()
+    .with_progress(false)
+    .fit()
+    .unwrap();
+    [one, two]
+}
+
+#[test]
+fn data_parallel_steps_give_the_weights_of_one_device() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    // Without batch norm, a step on two halves is the step on the whole batch.
+    let model = SiameseConfig::new(EncoderConfig::compact().with_batch_norm(false));
+    let start = model.init(&siamese::device::default_device().unwrap());
+    // Two steps of SGD with momentum: the second also uses the first's velocity.
+    let config = |dir: &std::path::Path| {
+        TrainingConfig {
+            model: model.clone(),
+            ..tiny(dir, 7)
+        }
+        .with_optimizer(OptimizerConfig::koch())
+        .with_epochs(1)
+        .with_pairs_per_epoch(32)
+    };
+    let [one, two] = one_and_two_devices(config, &start, &train, &validation);
+    let (w0, w1, w2) = (weights(&start), weights(&one.model), weights(&two.model));
+    let moved = w0
+        .iter()
+        .zip(&w1)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    let apart = w1
+        .iter()
+        .zip(&w2)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("largest change {moved:e}, largest difference one/two devices {apart:e}");
+    assert!(moved > 1e-4, "training barely moved the weights ({moved})");
+    assert!(
+        apart < 1e-6,
+        "two devices end {apart} away from one (weights moved {moved})"
+    );
+    let losses = |o: &siamese::train::TrainingOutcome| o.history[0].train_loss;
+    assert!((losses(&one) - losses(&two)).abs() < 1e-6);
+}
+
+#[test]
+fn data_parallel_batch_norm_averages_the_running_statistics() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    let start = SiameseConfig::compact().init(&siamese::device::default_device().unwrap());
+    // One step, so both runs see the same weights when they update the statistics.
+    let config = |dir: &std::path::Path| tiny(dir, 8).with_epochs(1).with_pairs_per_epoch(16);
+    let [one, two] = one_and_two_devices(config, &start, &train, &validation);
+    // The first block sees the same images in both runs: the mean of the two halves'
+    // means is the whole batch's mean. (Deeper blocks see inputs normalised by the halves'
+    // own statistics, and differ.)
+    let mean = |o: &siamese::train::TrainingOutcome| -> Vec<f32> {
+        let norm = o.model.encoder.blocks[0].norm.as_ref().unwrap();
+        norm.running_mean
+            .value()
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let (m1, m2) = (mean(&one), mean(&two));
+    let largest = m1.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let apart = m1
+        .iter()
+        .zip(&m2)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("running mean: largest {largest:e}, one/two devices apart {apart:e}");
+    assert!(largest > 1e-3, "the running mean did not move ({largest})");
+    assert!(
+        apart < 1e-5 * largest.max(1.0),
+        "running means {apart} apart"
+    );
+    // Each half is normalised with its own statistics, so the step itself differs from the
+    // whole batch's, by far more than rounding: the halves did train on two devices.
+    let (w1, w2) = (weights(&one.model), weights(&two.model));
+    let differ = w1
+        .iter()
+        .zip(&w2)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    println!("weights one/two devices apart {differ:e}");
+    assert!(
+        differ > 1e-6,
+        "batch norm saw the whole batch on two devices"
+    );
+}
+
+#[test]
+fn data_parallel_needs_a_pair_per_device() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    let device = siamese::device::default_device().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trainer = || {
+        Trainer::new(
+            tiny(dir.path(), 1).with_batch_size(2),
+            train.clone(),
+            validation.clone(),
+            &device,
+        )
+        .unwrap()
+    };
+    let err = trainer().with_devices(&[]).err().unwrap();
+    assert!(err.to_string().contains("no device"), "{err}");
+    let err = trainer()
+        .with_devices(&vec![device.clone(); 3])
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("3 devices"), "{err}");
 }

@@ -5,6 +5,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
+use super::layer_lr::LayerLearningRates;
 use crate::SiameseConfig;
 use crate::{Error, Result};
 
@@ -177,6 +178,10 @@ pub struct TrainingConfig {
     /// The optimiser and its schedule.
     #[config(default = "OptimizerConfig::koch()")]
     pub optimizer: OptimizerConfig,
+    /// Learning-rate multipliers by layer (Koch tuned one rate per layer); `None`, the
+    /// default, trains every layer at the run's rate. Optional, so that a `config.json`
+    /// written before it existed still loads.
+    pub layer_lr: Option<LayerLearningRates>,
     /// Most epochs (Koch: 200).
     #[config(default = 200)]
     pub epochs: usize,
@@ -211,6 +216,9 @@ impl TrainingConfig {
     pub fn validate(&self) -> Result<()> {
         self.model.encoder.validate()?;
         self.optimizer.validate()?;
+        if let Some(layers) = &self.layer_lr {
+            layers.validate(&self.model)?;
+        }
         for (name, value) in [
             ("epochs", self.epochs),
             ("pairs_per_epoch", self.pairs_per_epoch),
@@ -256,6 +264,24 @@ mod tests {
     }
 
     #[test]
+    fn a_config_without_layer_rates_loads_with_multipliers_of_one() {
+        let layers = LayerLearningRates::new()
+            .with_blocks(vec![0.0, 1.0, 1.0, 2.0])
+            .with_head(3.0);
+        let config =
+            TrainingConfig::new(SiameseConfig::compact()).with_layer_lr(Some(layers.clone()));
+        let back: TrainingConfig = serde_json::from_str(&config.to_string()).unwrap();
+        assert_eq!(back.layer_lr, Some(layers));
+
+        // A config.json written before per-layer rates existed.
+        let mut json: serde_json::Value = serde_json::from_str(&config.to_string()).unwrap();
+        json.as_object_mut().unwrap().remove("layer_lr").unwrap();
+        let old: TrainingConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.layer_lr, None);
+        assert!(old.validate().is_ok());
+    }
+
+    #[test]
     fn config_round_trips_and_validates() {
         let config = TrainingConfig::new(SiameseConfig::compact()).with_epochs(3);
         let back: TrainingConfig = serde_json::from_str(&config.to_string()).unwrap();
@@ -276,6 +302,15 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("larger than")
+        );
+        let bad = config
+            .clone()
+            .with_layer_lr(Some(LayerLearningRates::new().with_head(-1.0)));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("layer_lr.head")
         );
         let bad = config.with_optimizer(OptimizerConfig::Adam {
             learning_rate: -1.0,

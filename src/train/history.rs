@@ -59,6 +59,15 @@ pub fn write_csv(history: &[EpochRecord], path: &Path) -> Result<()> {
 /// does not parse.
 pub fn read_csv(path: &Path) -> Result<Vec<EpochRecord>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_csv(&text, path)
+}
+
+/// Parses a history in the form [`write_csv`] writes; `source` names it in errors.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming `source` and the line that does not parse.
+pub fn parse_csv(text: &str, source: impl AsRef<Path>) -> Result<Vec<EpochRecord>> {
+    let path = source.as_ref();
     let mut lines = text.lines();
     if lines.next() != Some(CSV_HEADER) {
         return Err(Error::checkpoint(

@@ -8,6 +8,7 @@ use std::time::Instant;
 use burn::data::dataloader::batcher::Batcher;
 use burn::module::Module;
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 use super::checkpoint::{self, RunState};
 use super::config::TrainingConfig;
 use super::history::{self, EpochRecord};
+use super::parallel::{Replicas, shard_sizes};
 use crate::data::{
     DistortionConfig, ImageSet, PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
 };
@@ -59,7 +61,10 @@ pub struct Trainer {
     config: TrainingConfig,
     train: Arc<ImageSet>,
     validation: Vec<Episode>,
+    /// The main device: the model, the optimiser, validation and checkpoints.
     device: Device,
+    /// Every device a step's batch is split across, the main device first.
+    devices: Vec<Device>,
     evaluator: Evaluator,
     initial: Option<Siamese>,
     progress: bool,
@@ -97,11 +102,13 @@ impl Trainer {
         if validation.is_empty() {
             return Err(Error::invalid("validation", "no validation episode"));
         }
+        let device = device.clone().without_autodiff();
         let trainer = Self {
             config,
             train: train.into(),
             validation,
-            device: device.clone().without_autodiff(),
+            devices: vec![device.clone()],
+            device,
             evaluator: EvaluatorConfig::new().with_progress(false).init()?,
             initial: None,
             progress: true,
@@ -122,6 +129,60 @@ impl Trainer {
             ));
         }
         self.initial = Some(model);
+        Ok(self)
+    }
+
+    /// Trains data-parallel on `devices`: every step's batch is split into equal shares, one
+    /// per device, each device runs forward and backward on its share with a replica of the
+    /// model, and the gradients, gathered on the first device, make one optimiser step there.
+    /// The first device replaces the one given to [`Trainer::new`]: it holds the model and
+    /// the optimiser, validates, and writes the checkpoints, so a run may resume on another
+    /// set of devices. One device trains exactly as [`Trainer::new`] alone does.
+    ///
+    /// Without batch norm the step is the single-device step on the whole batch, up to
+    /// float rounding. Batch norm normalises each share with its own statistics (as
+    /// PyTorch's `DataParallel` does), so its gradients differ slightly; its running
+    /// statistics average the devices' updates.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use siamese::data::ImageSet;
+    /// use siamese::eval::Episode;
+    /// use siamese::train::{Trainer, TrainingConfig};
+    /// use siamese::SiameseConfig;
+    ///
+    /// /// Trains Koch's network on `gpus`, for example `Device::wgpu(DeviceKind::DiscreteGpu(i))`
+    /// /// for i = 0, 1, ...: with two, each takes 64 of the 128 pairs of a step.
+    /// fn train_on(gpus: &[Device], train: ImageSet, validation: Vec<Episode>) -> siamese::Result<f64> {
+    ///     let config = TrainingConfig::new(SiameseConfig::koch());
+    ///     let outcome = Trainer::new(config, train, validation, &gpus[0])?
+    ///         .with_devices(gpus)?
+    ///         .fit()?;
+    ///     Ok(outcome.best_accuracy)
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for no device, or more devices than pairs in a batch.
+    pub fn with_devices(mut self, devices: &[Device]) -> Result<Self> {
+        if devices.is_empty() {
+            return Err(Error::invalid("devices", "no device given"));
+        }
+        if devices.len() > self.config.batch_size {
+            return Err(Error::invalid(
+                "devices",
+                format!(
+                    "{} devices for batches of {} pairs: every device needs a pair",
+                    devices.len(),
+                    self.config.batch_size
+                ),
+            ));
+        }
+        self.devices = devices
+            .iter()
+            .map(|d| d.clone().without_autodiff())
+            .collect();
+        self.device = self.devices[0].clone();
         Ok(self)
     }
 
@@ -210,7 +271,11 @@ impl Trainer {
         mut optim: ModuleOptimizer,
     ) -> Result<TrainingOutcome> {
         let dir = self.output_dir();
-        if Backend::of(&self.device).is_some_and(|b| !b.trains_well()) {
+        if self
+            .devices
+            .iter()
+            .any(|d| Backend::of(d).is_some_and(|b| !b.trains_well()))
+        {
             eprintln!(
                 "warning: training on ndarray is very slow (its convolution backward pass is \
                  100-300x slower than its forward); use flex on CPU or wgpu on GPU"
@@ -231,6 +296,10 @@ impl Trainer {
             }
             let started = Instant::now();
             let lr = self.config.optimizer.learning_rate(epoch);
+            let lr_policy = match &self.config.layer_lr {
+                Some(layers) => layers.policy(&model, lr),
+                None => ModuleLearningRate::from(lr),
+            };
             if epoch > 0 {
                 // SGD's momentum changes by epoch: a new optimiser, the same velocities.
                 optim = self
@@ -243,38 +312,71 @@ impl Trainer {
             let mut loss_sum = 0.0;
             let device = model.head.bias.val().device();
             let result = std::thread::scope(|scope| -> Result<()> {
-                // Batches are drawn on another thread, in order, while the model trains.
-                let (sender, receiver) = sync_channel::<PairBatch>(2);
-                let producer_device = device.clone();
+                // Batches are drawn on another thread, in order, while the model trains:
+                // one batch on the main device, or one share of it on every device.
+                let (sender, receiver) = sync_channel::<Vec<PairBatch>>(2);
+                let producer_devices: Vec<Device> = if self.devices.len() == 1 {
+                    vec![device.clone()]
+                } else {
+                    self.devices.iter().map(|d| d.clone().autodiff()).collect()
+                };
+                let shares = shard_sizes(self.config.batch_size, producer_devices.len());
                 let dataset = &dataset;
                 scope.spawn(move || {
                     for step in 0..steps {
-                        let items = (step * self.config.batch_size
-                            ..(step + 1) * self.config.batch_size)
-                            .into_par_iter()
-                            .map(|i| dataset.pair(epoch, i))
-                            .collect();
-                        if sender.send(batcher.batch(items, &producer_device)).is_err() {
+                        let mut start = step * self.config.batch_size;
+                        let mut batches = Vec::with_capacity(shares.len());
+                        for (share, device) in shares.iter().zip(&producer_devices) {
+                            let items = (start..start + share)
+                                .into_par_iter()
+                                .map(|i| dataset.pair(epoch, i))
+                                .collect();
+                            batches.push(batcher.batch(items, device));
+                            start += share;
+                        }
+                        if sender.send(batches).is_err() {
                             return;
                         }
                     }
                 });
-                for (step, batch) in receiver.iter().enumerate() {
-                    let logits = model.forward(batch.left, batch.right).flatten(0, 1);
-                    let loss = loss_fn.forward(logits, batch.targets.int());
-                    let value = f64::from(loss.clone().into_scalar::<f32>());
-                    if !value.is_finite() {
-                        return Err(Error::Training {
-                            epoch,
-                            step,
-                            reason: format!(
-                                "the loss is {value}; the last good checkpoint is kept in {}",
-                                dir.join(CHECKPOINT).display()
-                            ),
-                        });
-                    }
-                    let grads = GradientsParams::from_grads(loss.backward(), &model);
-                    model = optim.step(lr, model.clone(), grads);
+                let replicas =
+                    (self.devices.len() > 1).then(|| Replicas::spawn(scope, &self.devices));
+                let not_finite = |step: usize, value: f64| Error::Training {
+                    epoch,
+                    step,
+                    reason: format!(
+                        "the loss is {value}; the last good checkpoint is kept in {}",
+                        dir.join(CHECKPOINT).display()
+                    ),
+                };
+                for (step, mut batches) in receiver.iter().enumerate() {
+                    let (value, grads) = match &replicas {
+                        None => {
+                            let batch = batches.pop().expect("one batch");
+                            let logits = model.forward(batch.left, batch.right).flatten(0, 1);
+                            let loss = loss_fn.forward(logits, batch.targets.int());
+                            let value = f64::from(loss.clone().into_scalar::<f32>());
+                            if !value.is_finite() {
+                                return Err(not_finite(step, value));
+                            }
+                            (value, GradientsParams::from_grads(loss.backward(), &model))
+                        }
+                        Some(replicas) => {
+                            let (value, grads) =
+                                replicas.gradients(&model, batches).map_err(|reason| {
+                                    Error::Training {
+                                        epoch,
+                                        step,
+                                        reason,
+                                    }
+                                })?;
+                            if !value.is_finite() {
+                                return Err(not_finite(step, value));
+                            }
+                            (value, grads)
+                        }
+                    };
+                    model = optim.step(lr_policy.clone(), model.clone(), grads);
                     loss_sum += value;
                     bar.inc(1);
                     bar.set_message(format!("loss {:.4}", loss_sum / (step + 1) as f64));

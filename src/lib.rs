@@ -36,7 +36,9 @@ pub mod data;
 pub mod device;
 mod error;
 pub mod eval;
+pub mod matcher;
 pub mod model;
+pub mod pretrained;
 mod testing;
 pub mod train;
 

@@ -30,6 +30,7 @@ mod pairwise;
 mod pixel;
 mod random_episodes;
 mod scorer;
+mod sheet;
 mod siamese_scorer;
 mod wilson;
 
@@ -42,5 +43,6 @@ pub use pairwise::PairwiseScorer;
 pub use pixel::PixelNearestNeighbour;
 pub use random_episodes::{EpisodeScope, RandomEpisodesConfig};
 pub use scorer::Scorer;
+pub use sheet::{EpisodeSheet, EpisodeSheetConfig};
 pub use siamese_scorer::SiameseScorer;
 pub use wilson::{Interval, Z_95};

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --release --features ndarray --example throughput -- --devices flex,ndarray
 //! cargo run --release --example throughput -- --mode train --batches 32,128
+//! cargo run --release --example throughput -- --mode embed,forward,train \
+//!     --batches 1,20,128 --train-batches 32,128 --threads 2 --format lines
 //! ```
 //!
 //! Inputs are fresh random images each iteration and the device is synced inside the timed
@@ -10,6 +12,10 @@
 //! `--iters` runs after `--warmup` untimed ones. (The criterion benches measure the same
 //! forward figures with statistics; this example exists to compare backends and modes
 //! side by side in one table.)
+//!
+//! `--format lines` prints one `RESULT key=value ...` line per figure, the format that
+//! `benches/reference/torch_reference.py` also prints, so that `benches/reference/compare.py`
+//! can put Burn and PyTorch side by side.
 
 use std::time::Instant;
 
@@ -18,8 +24,12 @@ use burn::optim::{GradientsParams, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::{Parser, ValueEnum};
-use siamese::SiameseConfig;
 use siamese::device::Backend;
+use siamese::{EncoderConfig, SiameseConfig};
+
+/// Largest buffer a wgpu device is assumed to hold: WebGPU's default
+/// `max_storage_buffer_binding_size`, and software Vulkan's (lavapipe's) cap.
+const WGPU_BUFFER_LIMIT: usize = 128 << 20;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Preset {
@@ -35,6 +45,14 @@ enum Mode {
     Forward,
     /// SGD steps on pairs (forward, BCE loss, backward, update), pairs per second.
     Train,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum Format {
+    /// A table for people.
+    Table,
+    /// `RESULT key=value ...` lines for scripts (`benches/reference/compare.py`).
+    Lines,
 }
 
 #[derive(Parser, Debug)]
@@ -53,23 +71,45 @@ struct Args {
     /// What to measure.
     #[arg(long, value_delimiter = ',', value_enum, default_value = "embed")]
     mode: Vec<Mode>,
-    /// Batch sizes.
+    /// Batch sizes (images for `embed`, pairs for `forward` and `train`).
     #[arg(long, value_delimiter = ',', default_value = "1,20,128")]
     batches: Vec<usize>,
+    /// Batch sizes of the training step; `--batches` when not given.
+    #[arg(long, value_delimiter = ',')]
+    train_batches: Option<Vec<usize>>,
     /// Timed iterations (the median is reported).
     #[arg(long, default_value_t = 5)]
     iters: usize,
     /// Untimed warm-up iterations.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// CPU threads of the flex and ndarray backends (rayon's global pool); 0 keeps
+    /// rayon's default (`RAYON_NUM_THREADS`, else one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
 }
 
 fn main() -> siamese::Result<()> {
     let args = Args::parse();
-    println!(
-        "{:<8} {:<8} {:<8} {:>6} {:>12} {:>12}",
-        "device", "preset", "mode", "batch", "median ms", "items/s"
-    );
+    if args.iters == 0 {
+        return Err(siamese::Error::invalid("--iters", "must be at least 1"));
+    }
+    if args.threads > 0 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(args.threads)
+            .build_global()
+            .map_err(|e| siamese::Error::invalid("--threads", e.to_string()))?;
+    }
+    let threads = rayon::current_num_threads();
+    if args.format == Format::Table {
+        println!(
+            "{:<8} {:<8} {:<8} {:>6} {:>12} {:>12}",
+            "device", "preset", "mode", "batch", "median ms", "items/s"
+        );
+    }
     for name in &args.devices {
         let backend: Backend = name.parse()?;
         if !backend.trains_well() && args.mode.contains(&Mode::Train) {
@@ -79,27 +119,92 @@ fn main() -> siamese::Result<()> {
         }
         let device = backend.device()?;
         for &preset in &args.presets {
+            let preset_name = format!("{preset:?}").to_lowercase();
             let config = match preset {
                 Preset::Koch => SiameseConfig::koch(),
                 Preset::Compact => SiameseConfig::compact(),
             };
+            if args.format == Format::Lines {
+                println!(
+                    "RESULT impl=flops source=burn preset={preset_name} gflop_per_image={:.4}",
+                    forward_flops(&config.encoder) as f64 / 1e9
+                );
+            }
             for &mode in &args.mode {
-                for &batch in &args.batches {
+                let mode_name = format!("{mode:?}").to_lowercase();
+                let batches = match (mode, &args.train_batches) {
+                    (Mode::Train, Some(batches)) => batches,
+                    _ => &args.batches,
+                };
+                for &batch in batches {
+                    let images = if mode == Mode::Embed {
+                        batch
+                    } else {
+                        2 * batch
+                    };
+                    let largest = images * largest_activation(&config.encoder) * 4;
+                    if backend == Backend::Wgpu && largest > WGPU_BUFFER_LIMIT {
+                        eprintln!(
+                            "skipping {backend} {preset_name} {mode_name} batch {batch}: its largest \
+                             activation ({} MB) exceeds the {} MiB buffer limit",
+                            largest / 1_000_000,
+                            WGPU_BUFFER_LIMIT >> 20
+                        );
+                        continue;
+                    }
                     let ms = measure(&config, mode, batch, &device, &args);
-                    println!(
-                        "{:<8} {:<8} {:<8} {:>6} {:>12.1} {:>12.1}",
-                        backend.name(),
-                        format!("{preset:?}").to_lowercase(),
-                        format!("{mode:?}").to_lowercase(),
-                        batch,
-                        ms,
-                        batch as f64 / (ms / 1e3)
-                    );
+                    let per_second = batch as f64 / (ms / 1e3);
+                    match args.format {
+                        Format::Table => println!(
+                            "{:<8} {:<8} {:<8} {:>6} {:>12.1} {:>12.1}",
+                            backend.name(),
+                            preset_name,
+                            mode_name,
+                            batch,
+                            ms,
+                            per_second
+                        ),
+                        Format::Lines => println!(
+                            "RESULT impl=burn-{} preset={preset_name} mode={mode_name} \
+                             batch={batch} threads={threads} median_ms={ms:.3} items_per_s={per_second:.3}",
+                            backend.name()
+                        ),
+                    }
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Elements of the largest activation one image makes in the encoder (a conv output).
+fn largest_activation(config: &EncoderConfig) -> usize {
+    let mut side = config.input_size;
+    let mut largest = side * side;
+    for block in &config.blocks {
+        let conv = side + 2 * block.padding + 1 - block.kernel;
+        largest = largest.max(conv * conv * block.channels);
+        side = block.output_size(side).unwrap_or(0);
+    }
+    largest
+}
+
+/// Forward FLOPs of one image through the encoder: two per multiply-add of the
+/// convolutions and the fully connected layer (activations, pooling and batch norm left out).
+fn forward_flops(config: &EncoderConfig) -> usize {
+    let mut side = config.input_size;
+    let mut channels = 1;
+    let mut macs = 0;
+    for block in &config.blocks {
+        let conv = side + 2 * block.padding + 1 - block.kernel;
+        macs += conv * conv * block.channels * channels * block.kernel * block.kernel;
+        channels = block.channels;
+        side = block.output_size(side).unwrap_or(0);
+    }
+    if let Some(width) = config.embedding {
+        macs += config.flattened_size() * width;
+    }
+    2 * macs
 }
 
 /// Median milliseconds of one iteration.

@@ -109,7 +109,7 @@ impl EncoderConfig {
     /// A smaller encoder that trains in minutes on a 2-core CPU: 1×52×52 input (Omniglot
     /// resized by half); four blocks of 3×3 convolutions (32, 64, 64, 128 channels, padded)
     /// with batch norm, ReLU and max-pool; fully connected 384 + sigmoid. About 0.5 M
-    /// parameters and 1/60 of Koch's multiply-adds.
+    /// parameters and about 1/40 of Koch's multiply-adds (22.6 M against 908.6 M an image).
     pub fn compact() -> Self {
         Self::new(
             52,

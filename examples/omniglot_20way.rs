@@ -143,25 +143,11 @@ fn training_config(args: &Args) -> TrainingConfig {
         Preset::Compact => (SiameseConfig::compact(), 5, 32, Optimizer::Adam),
         Preset::Koch => (SiameseConfig::koch(), 200, 128, Optimizer::Sgd),
     };
-    let mut optimizer = match args.optimizer.unwrap_or(optimizer) {
+    let optimizer = match args.optimizer.unwrap_or(optimizer) {
         Optimizer::Adam => OptimizerConfig::adam(),
         Optimizer::Sgd => OptimizerConfig::koch(),
-    };
-    match &mut optimizer {
-        OptimizerConfig::Sgd {
-            learning_rate,
-            lr_decay,
-            ..
-        }
-        | OptimizerConfig::Adam {
-            learning_rate,
-            lr_decay,
-            ..
-        } => {
-            *learning_rate = args.learning_rate.unwrap_or(*learning_rate);
-            *lr_decay = args.lr_decay.unwrap_or(*lr_decay);
-        }
     }
+    .with_schedule(args.learning_rate, args.lr_decay);
     TrainingConfig::new(model)
         .with_optimizer(optimizer)
         .with_epochs(args.epochs.unwrap_or(epochs))

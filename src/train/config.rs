@@ -64,9 +64,24 @@ impl OptimizerConfig {
         }
     }
 
+    /// Replaces the first epoch's learning rate and the per-epoch decay where given,
+    /// whichever the optimiser (command-line overrides).
+    pub fn with_schedule(mut self, learning_rate: Option<f64>, lr_decay: Option<f64>) -> Self {
+        let (lr, decay) = self.schedule_mut();
+        *lr = learning_rate.unwrap_or(*lr);
+        *decay = lr_decay.unwrap_or(*decay);
+        self
+    }
+
     /// The learning rate of `epoch` (0-based).
     pub fn learning_rate(&self, epoch: usize) -> f64 {
-        let (lr, decay) = match self {
+        let mut copy = self.clone(); // a few floats: one match serves both accessors
+        let (lr, decay) = copy.schedule_mut();
+        *lr * decay.powi(epoch as i32)
+    }
+
+    fn schedule_mut(&mut self) -> (&mut f64, &mut f64) {
+        match self {
             OptimizerConfig::Sgd {
                 learning_rate,
                 lr_decay,
@@ -76,9 +91,8 @@ impl OptimizerConfig {
                 learning_rate,
                 lr_decay,
                 ..
-            } => (*learning_rate, *lr_decay),
-        };
-        lr * decay.powi(epoch as i32)
+            } => (learning_rate, lr_decay),
+        }
     }
 
     /// The momentum of `epoch` (0-based); 0 for Adam.

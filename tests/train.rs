@@ -258,6 +258,39 @@ fn a_corrupted_checkpoint_is_named() {
 }
 
 #[test]
+fn resuming_with_other_settings_names_them() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    let device = siamese::device::default_device().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    Trainer::new(
+        tiny(dir.path(), 1).with_epochs(1),
+        train.clone(),
+        validation.clone(),
+        &device,
+    )
+    .unwrap()
+    .with_progress(false)
+    .fit()
+    .unwrap();
+    let changed = tiny(dir.path(), 1)
+        .with_batch_size(8)
+        .with_same_alphabet_negatives(true);
+    let err = Trainer::new(changed, train, validation, &device)
+        .unwrap()
+        .with_progress(false)
+        .resume()
+        .unwrap_err();
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+    let message = err.to_string();
+    for name in ["config.json", "batch_size", "same_alphabet_negatives"] {
+        assert!(message.contains(name), "{name} missing from: {message}");
+    }
+    assert!(!message.contains("epochs"), "{message}");
+}
+
+#[test]
 fn a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint() {
     let Some((train, validation)) = small_data() else {
         return;

@@ -227,11 +227,14 @@ impl Trainer {
 
     /// Continues the run whose checkpoint is in the output folder. With the same seed and
     /// data on a CPU device it ends with the same weights as a run never stopped. The
-    /// configuration may raise `epochs` or `patience`; the model must be the same.
+    /// configuration may raise `epochs` or `patience`; every other setting must be the one
+    /// the run started with (its `config.json`), so that a resumed run is never silently
+    /// another one.
     ///
     /// # Errors
     /// [`Error::Io`] when there is no checkpoint, [`Error::Checkpoint`] naming the file when
-    /// it is corrupt or holds another model.
+    /// it is corrupt or holds another model, or naming `config.json` and the settings that
+    /// differ from the run's.
     pub fn resume(&self) -> Result<TrainingOutcome> {
         let device = self.device.clone().autodiff();
         let path = self.output_dir().join(CHECKPOINT);
@@ -243,6 +246,17 @@ impl Trainer {
                 "it holds another model configuration than TrainingConfig::model",
             ));
         }
+        let changed = self.changed_settings()?;
+        if !changed.is_empty() {
+            return Err(Error::checkpoint(
+                self.output_dir().join(CONFIG),
+                format!(
+                    "the run was started with other {}; resume with its settings, or start \
+                     a new run (fine-tune from its best.bpk with Trainer::with_model)",
+                    changed.join(", ")
+                ),
+            ));
+        }
         if state.seed != self.config.seed {
             return Err(Error::checkpoint(
                 &path,
@@ -252,7 +266,33 @@ impl Trainer {
                 ),
             ));
         }
+        crate::model::write_atomically(
+            &self.output_dir().join(CONFIG),
+            self.config.to_string().as_bytes(),
+        )?;
         self.run(state, model, optim)
+    }
+
+    /// The settings of the run's `config.json` that this trainer's configuration changes,
+    /// other than those a resumed run may raise (`epochs`, `patience`) and its folder.
+    /// A run without `config.json` (written by older versions) is not checked.
+    fn changed_settings(&self) -> Result<Vec<String>> {
+        let path = self.output_dir().join(CONFIG);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(Vec::new());
+        };
+        let parse = |text: &str| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                .map_err(|e| Error::checkpoint(&path, format!("unreadable settings: {e}")))
+        };
+        let (saved, now) = (parse(&text)?, parse(&self.config.to_string())?);
+        let null = serde_json::Value::Null;
+        Ok(now
+            .iter()
+            .filter(|(key, _)| !["epochs", "patience", "output_dir"].contains(&key.as_str()))
+            .filter(|(key, value)| saved.get(*key).unwrap_or(&null) != *value)
+            .map(|(key, _)| key.clone())
+            .collect())
     }
 
     fn dataset(&self) -> Result<PairDataset> {

@@ -85,6 +85,10 @@ struct Args {
     /// Trained weights to evaluate (a .bpk with its .json beside it).
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// With --train: start from these weights (a .bpk with its .json beside it, of the
+    /// preset's network) instead of a fresh initialisation, to fine-tune with other settings.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Skip the baselines (pixel nearest neighbour, modified Hausdorff).
     #[arg(long)]
     no_baselines: bool,
@@ -182,7 +186,10 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
         config.output_dir
     );
     let started = Instant::now();
-    let trainer = Trainer::new(config, background, validation, device)?;
+    let mut trainer = Trainer::new(config, background, validation, device)?;
+    if let Some(init) = &args.init {
+        trainer = trainer.with_model(Siamese::load(init, device)?)?;
+    }
     let outcome = if args.resume {
         trainer.resume()?
     } else {
@@ -216,6 +223,12 @@ fn row(name: &str, source: &str, result: &Evaluation) {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.init.is_some() && (!args.train || args.resume) {
+        return Err(Error::invalid(
+            "init",
+            "starts a training run: use it with --train, not alone or with --resume",
+        ));
+    }
     let started = Instant::now();
     let data = data_dir(args.data.clone())?;
     let omniglot = Omniglot::open(&data)?;

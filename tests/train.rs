@@ -257,6 +257,26 @@ fn a_corrupted_checkpoint_is_named() {
     assert!(err.to_string().contains("checkpoint.zip"), "{err}");
 }
 
+/// A finished one-epoch run of `tiny` in `dir`.
+fn one_epoch(
+    dir: &std::path::Path,
+    seed: u64,
+    train: &ImageSet,
+    validation: &[Episode],
+    device: &Device,
+) -> siamese::train::TrainingOutcome {
+    Trainer::new(
+        tiny(dir, seed).with_epochs(1),
+        train.clone(),
+        validation.to_vec(),
+        device,
+    )
+    .unwrap()
+    .with_progress(false)
+    .fit()
+    .unwrap()
+}
+
 #[test]
 fn resuming_with_other_settings_names_them() {
     let Some((train, validation)) = small_data() else {
@@ -264,16 +284,7 @@ fn resuming_with_other_settings_names_them() {
     };
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    Trainer::new(
-        tiny(dir.path(), 1).with_epochs(1),
-        train.clone(),
-        validation.clone(),
-        &device,
-    )
-    .unwrap()
-    .with_progress(false)
-    .fit()
-    .unwrap();
+    one_epoch(dir.path(), 1, &train, &validation, &device);
     let changed = tiny(dir.path(), 1)
         .with_batch_size(8)
         .with_same_alphabet_negatives(true);
@@ -298,16 +309,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint() {
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // One good epoch, then a model whose head bias is NaN.
-    let good = Trainer::new(
-        tiny(dir.path(), 2).with_epochs(1),
-        train.clone(),
-        validation.clone(),
-        &device,
-    )
-    .unwrap()
-    .with_progress(false)
-    .fit()
-    .unwrap();
+    let good = one_epoch(dir.path(), 2, &train, &validation, &device);
     let before = std::fs::read(checkpoint_path(dir.path())).unwrap();
     let mut poisoned = good.model.clone();
     poisoned.head.bias = Param::from_tensor(Tensor::from_data([f32::NAN], &device));

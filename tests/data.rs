@@ -18,6 +18,9 @@ use siamese::data::{
 };
 use zip::write::SimpleFileOptions;
 
+mod common;
+use common::omniglot;
+
 // ---------------------------------------------------------------------------------------
 // Small synthetic data
 
@@ -434,23 +437,6 @@ proptest! {
 
 // ---------------------------------------------------------------------------------------
 // The real data
-
-fn omniglot() -> Option<Omniglot> {
-    match std::env::var_os("OMNIGLOT_DIR") {
-        Some(dir) => Some(Omniglot::open(dir).expect("OMNIGLOT_DIR must name the Omniglot folder")),
-        None => {
-            // Once, straight to stderr, past the test harness's capture, so that it shows.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "skipped: OMNIGLOT_DIR not set (the tests of real Omniglot data in tests/data.rs)"
-                );
-            });
-            None
-        }
-    }
-}
 
 /// The background set, loaded once for all tests of this binary.
 fn background() -> Option<&'static ImageSet> {

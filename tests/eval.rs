@@ -4,19 +4,21 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use image::{GrayImage, Luma};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use siamese::data::{EVALUATION_RUN_ALPHABETS, ImageSet, LabeledImage, Omniglot};
+use siamese::data::{EVALUATION_RUN_ALPHABETS, ImageSet, LabeledImage};
 use siamese::eval::{
     Aggregation, Episode, EpisodeScope, Evaluator, EvaluatorConfig, Interval, KochProtocolConfig,
     LakeRuns, ModifiedHausdorff, PairwiseScorer, PixelNearestNeighbour, RandomEpisodesConfig,
     Scorer, SiameseScorer,
 };
 use siamese::{Result, SiameseConfig};
+
+mod common;
+use common::{evaluation_set, omniglot_dir};
 
 // ---------------------------------------------------------------------------------------
 // Synthetic data
@@ -274,23 +276,6 @@ siamese::device_tests! {
 
 // ---------------------------------------------------------------------------------------
 // The real data
-
-fn omniglot_dir() -> Option<PathBuf> {
-    match std::env::var_os("OMNIGLOT_DIR") {
-        Some(dir) => Some(dir.into()),
-        None => {
-            eprintln!("skipped: OMNIGLOT_DIR not set");
-            None
-        }
-    }
-}
-
-/// `images_evaluation`, loaded once for all tests of this binary.
-fn evaluation_set() -> Option<&'static ImageSet> {
-    static SET: OnceLock<ImageSet> = OnceLock::new();
-    let dir = omniglot_dir()?;
-    Some(SET.get_or_init(|| Omniglot::open(dir).unwrap().evaluation().unwrap()))
-}
 
 #[test]
 fn modified_hausdorff_makes_lakes_38_8_percent_errors_on_the_official_runs() {

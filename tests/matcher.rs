@@ -2,14 +2,14 @@
 //! of real Omniglot characters with trained weights (from `$OMNIGLOT_DIR`; skipped,
 //! visibly, when it is not set).
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
-use siamese::data::{ImageSet, Omniglot, load_image};
+use siamese::data::{ImageSet, load_image};
 use siamese::eval::Aggregation;
 use siamese::matcher::{Match, Matcher, image_files};
 use siamese::{Error, Siamese, SiameseConfig};
+
+mod common;
+use common::evaluation_set;
 
 /// The alphabets the tests classify: two of the official runs' alphabets, which the
 /// shipped network neither trained nor chose its epoch on.
@@ -22,23 +22,6 @@ fn device() -> burn::tensor::Device {
 /// The network shipped with the crate, which the accuracy figures were measured with.
 fn trained() -> Siamese {
     siamese::pretrained::compact(&device()).unwrap()
-}
-
-fn omniglot_dir() -> Option<PathBuf> {
-    match std::env::var_os("OMNIGLOT_DIR") {
-        Some(dir) => Some(dir.into()),
-        None => {
-            eprintln!("skipped: OMNIGLOT_DIR not set");
-            None
-        }
-    }
-}
-
-/// `images_evaluation`, loaded once for all tests of this binary.
-fn evaluation_set() -> Option<&'static ImageSet> {
-    static SET: OnceLock<ImageSet> = OnceLock::new();
-    let dir = omniglot_dir()?;
-    Some(SET.get_or_init(|| Omniglot::open(dir).unwrap().evaluation().unwrap()))
 }
 
 /// The classes of `alphabet`.

@@ -1,7 +1,5 @@
 //! The trainer on real data (`$OMNIGLOT_DIR`) and on tiny runs.
 
-use std::path::PathBuf;
-
 use burn::module::{Module, Param};
 use burn::prelude::*;
 use siamese::data::{ImageSet, Omniglot, Part};
@@ -11,15 +9,8 @@ use siamese::train::{
 };
 use siamese::{EncoderConfig, Error, SiameseConfig};
 
-fn omniglot() -> Option<Omniglot> {
-    match std::env::var_os("OMNIGLOT_DIR") {
-        Some(dir) => Some(Omniglot::open(PathBuf::from(dir)).expect("OMNIGLOT_DIR holds Omniglot")),
-        None => {
-            println!("skipped: OMNIGLOT_DIR not set");
-            None
-        }
-    }
-}
+mod common;
+use common::omniglot;
 
 /// 5-way one-shot episodes on alphabets of small2 (never seen by a run trained on small1).
 fn five_way(set: &ImageSet, episodes: usize, seed: u64) -> Vec<Episode> {
@@ -182,32 +173,22 @@ fn resuming_gives_the_weights_of_an_unbroken_run() {
     let start = SiameseConfig::compact().init(&device);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
 
-    let straight = Trainer::new(
+    let straight = fit(
         tiny(a.path(), 5),
-        train.clone(),
-        validation.clone(),
+        Some(&start),
+        &train,
+        &validation,
         &device,
-    )
-    .unwrap()
-    .with_model(start.clone())
-    .unwrap()
-    .with_progress(false)
-    .fit()
-    .unwrap();
+    );
 
     // The same run, stopped after its first epoch, then resumed.
-    Trainer::new(
+    fit(
         tiny(b.path(), 5).with_epochs(1),
-        train.clone(),
-        validation.clone(),
+        Some(&start),
+        &train,
+        &validation,
         &device,
-    )
-    .unwrap()
-    .with_model(start)
-    .unwrap()
-    .with_progress(false)
-    .fit()
-    .unwrap();
+    );
     let resumed = Trainer::new(tiny(b.path(), 5), train, validation, &device)
         .unwrap()
         .with_progress(false)
@@ -257,24 +238,20 @@ fn a_corrupted_checkpoint_is_named() {
     assert!(err.to_string().contains("checkpoint.zip"), "{err}");
 }
 
-/// A finished one-epoch run of `tiny` in `dir`.
-fn one_epoch(
-    dir: &std::path::Path,
-    seed: u64,
+/// A finished run of `config` on `device`, from `start`'s weights when given.
+fn fit(
+    config: TrainingConfig,
+    start: Option<&siamese::Siamese>,
     train: &ImageSet,
     validation: &[Episode],
     device: &Device,
 ) -> siamese::train::TrainingOutcome {
-    Trainer::new(
-        tiny(dir, seed).with_epochs(1),
-        train.clone(),
-        validation.to_vec(),
-        device,
-    )
-    .unwrap()
-    .with_progress(false)
-    .fit()
-    .unwrap()
+    let trainer = Trainer::new(config, train.clone(), validation.to_vec(), device).unwrap();
+    let trainer = match start {
+        Some(model) => trainer.with_model(model.clone()).unwrap(),
+        None => trainer,
+    };
+    trainer.with_progress(false).fit().unwrap()
 }
 
 #[test]
@@ -284,7 +261,13 @@ fn resuming_with_other_settings_names_them() {
     };
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    one_epoch(dir.path(), 1, &train, &validation, &device);
+    fit(
+        tiny(dir.path(), 1).with_epochs(1),
+        None,
+        &train,
+        &validation,
+        &device,
+    );
     let changed = tiny(dir.path(), 1)
         .with_batch_size(8)
         .with_same_alphabet_negatives(true);
@@ -309,7 +292,13 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint() {
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // One good epoch, then a model whose head bias is NaN.
-    let good = one_epoch(dir.path(), 2, &train, &validation, &device);
+    let good = fit(
+        tiny(dir.path(), 2).with_epochs(1),
+        None,
+        &train,
+        &validation,
+        &device,
+    );
     let before = std::fs::read(checkpoint_path(dir.path())).unwrap();
     let mut poisoned = good.model.clone();
     poisoned.head.bias = Param::from_tensor(Tensor::from_data([f32::NAN], &device));
@@ -365,14 +354,7 @@ fn a_zero_layer_rate_freezes_that_layer_while_the_others_train() {
             .with_blocks(vec![0.0, 1.0, 1.0, 1.0])
             .with_head(0.0),
     ));
-    let trained = Trainer::new(config, train, validation, &device)
-        .unwrap()
-        .with_model(start.clone())
-        .unwrap()
-        .with_progress(false)
-        .fit()
-        .unwrap()
-        .model;
+    let trained = fit(config, Some(&start), &train, &validation, &device).model;
     let conv = |m: &siamese::Siamese, i: usize| -> Vec<f32> {
         m.encoder.blocks[i]
             .conv
@@ -413,18 +395,7 @@ fn one_and_two_devices(
 ) -> [siamese::train::TrainingOutcome; 2] {
     let device = siamese::device::default_device().unwrap();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let one = Trainer::new(
-        config(a.path()),
-        train.clone(),
-        validation.to_vec(),
-        &device,
-    )
-    .unwrap()
-    .with_model(start.clone())
-    .unwrap()
-    .with_progress(false)
-    .fit()
-    .unwrap();
+    let one = fit(config(a.path()), Some(start), train, validation, &device);
     let two = Trainer::new(
         config(b.path()),
         train.clone(),

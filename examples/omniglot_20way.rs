@@ -17,7 +17,7 @@
 //! the epoch by one-shot accuracy on the 10 evaluation alphabets that the official runs do
 //! not use, then evaluates it the same way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
@@ -87,9 +87,13 @@ struct Args {
     #[arg(long)]
     weights: Option<PathBuf>,
     /// With --train: start from these weights (a .bpk with its .json beside it, of the
-    /// preset's network) instead of a fresh initialisation, to fine-tune with other settings.
+    /// network trained: the preset's or --model's) instead of a fresh initialisation, to fine-tune with other settings.
     #[arg(long)]
     init: Option<PathBuf>,
+    /// With --train: the network to train, a `SiameseConfig` JSON (as saved beside
+    /// weights), instead of the preset's; the preset still sets the other defaults.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Skip the baselines (pixel nearest neighbour, modified Hausdorff).
     #[arg(long)]
     no_baselines: bool,
@@ -151,17 +155,36 @@ fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
         })
 }
 
-fn training_config(args: &Args) -> TrainingConfig {
+/// What the table and log call the network trained: the preset or the `--model` file.
+fn network_name(args: &Args) -> String {
+    match &args.model {
+        Some(path) => path.display().to_string(),
+        None => format!("{:?}", args.preset),
+    }
+}
+
+/// The network of `--model`, read from its JSON file.
+fn read_model(path: &Path) -> Result<SiameseConfig> {
+    let json = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&json)
+        .map_err(|e| Error::checkpoint(path, format!("invalid network configuration: {e}")))
+}
+
+fn training_config(args: &Args) -> Result<TrainingConfig> {
     let (model, epochs, batch_size, optimizer) = match args.preset {
         Preset::Compact => (SiameseConfig::compact(), 5, 32, Optimizer::Adam),
         Preset::Koch => (SiameseConfig::koch(), 200, 128, Optimizer::Sgd),
+    };
+    let model = match &args.model {
+        Some(path) => read_model(path)?,
+        None => model,
     };
     let optimizer = match args.optimizer.unwrap_or(optimizer) {
         Optimizer::Adam => OptimizerConfig::adam(),
         Optimizer::Sgd => OptimizerConfig::koch(),
     }
     .with_schedule(args.learning_rate, args.lr_decay);
-    TrainingConfig::new(model)
+    Ok(TrainingConfig::new(model)
         .with_optimizer(optimizer)
         .with_epochs(args.epochs.unwrap_or(epochs))
         .with_pairs_per_epoch(args.pairs_per_epoch)
@@ -170,13 +193,13 @@ fn training_config(args: &Args) -> TrainingConfig {
         .with_distortions(!args.no_distortions)
         .with_same_alphabet_negatives(args.negatives == Negatives::SameAlphabet)
         .with_patience(args.patience)
-        .with_output_dir(args.out.join("training").display().to_string())
+        .with_output_dir(args.out.join("training").display().to_string()))
 }
 
 /// Trains (or resumes) on images_background, validating on the evaluation alphabets that
 /// the official runs do not use.
 fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Result<Siamese> {
-    let config = training_config(args);
+    let config = training_config(args)?;
     eprintln!("loading images_background and the validation alphabets ...");
     let background = omniglot.background()?;
     let validation = KochProtocolConfig::new()
@@ -184,9 +207,9 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
         .with_seed(1_000)
         .episodes(&omniglot.evaluation()?, Some(&EVALUATION_OTHER_ALPHABETS))?;
     eprintln!(
-        "training {:?} on {} images of {} characters ({} alphabets); validation: {} 20-way \
+        "training {} on {} images of {} characters ({} alphabets); validation: {} 20-way \
          trials on {} other evaluation alphabets; output in {}",
-        args.preset,
+        network_name(args),
         background.len(),
         background.num_classes(),
         background.num_alphabets(),
@@ -238,6 +261,12 @@ fn main() -> Result<()> {
             "starts a training run: use it with --train, not alone or with --resume",
         ));
     }
+    if args.model.is_some() && !(args.train || args.resume) {
+        return Err(Error::invalid(
+            "model",
+            "sets the network to train: use it with --train or --resume",
+        ));
+    }
     let started = Instant::now();
     let data = data_dir(args.data.clone())?;
     let omniglot = Omniglot::open(&data)?;
@@ -247,7 +276,11 @@ fn main() -> Result<()> {
     let (model, name, history) = if args.train || args.resume {
         let model = train(&args, &omniglot, &device)?;
         let history = siamese::train::read_csv(&args.out.join("training/history.csv"))?;
-        (model, format!("{:?} (trained now)", args.preset), history)
+        (
+            model,
+            format!("{} (trained now)", network_name(&args)),
+            history,
+        )
     } else if let Some(weights) = &args.weights {
         let model = Siamese::load(weights, &device)?;
         // A history saved beside the weights (`NAME-history.csv`) gives the learning curve.

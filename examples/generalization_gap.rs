@@ -22,7 +22,9 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 use clap::Parser;
-use siamese::data::{EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, Omniglot};
+use siamese::data::{
+    DistortionConfig, EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, Omniglot,
+};
 use siamese::eval::{Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns, SiameseScorer};
 use siamese::{Result, Siamese};
 
@@ -42,7 +44,11 @@ struct Args {
     /// Koch-protocol runs per alphabet (20 trials each).
     #[arg(long, default_value_t = 2)]
     runs_per_alphabet: usize,
-    /// Seed of the Koch-protocol trials.
+    /// Test-time views: each embedding is the mean over the image and this many Koch
+    /// distortions of it (seeded by --seed); repeat to compare several counts.
+    #[arg(long, default_values_t = [0])]
+    views: Vec<usize>,
+    /// Seed of the Koch-protocol trials and of the test-time views.
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }
@@ -108,13 +114,20 @@ fn main() -> Result<()> {
             ),
         };
         let model = model.valid();
-        let scorer = SiameseScorer::new(&model);
-        let mut cells = Vec::new();
-        for set in &sets {
-            cells.push(cell(&evaluator.evaluate(&scorer, set)?));
+        for &views in &args.views {
+            let scorer = SiameseScorer::new(&model)
+                .with_views(DistortionConfig::koch().views(views, args.seed));
+            let mut cells = Vec::new();
+            for set in &sets {
+                cells.push(cell(&evaluator.evaluate(&scorer, set)?));
+            }
+            cells.push(cell(&evaluator.evaluate(&scorer, runs.episodes())?));
+            let label = match views {
+                0 => name.clone(),
+                n => format!("{name}, {n} views"),
+            };
+            println!("| {label} | {} |", cells.join(" | "));
         }
-        cells.push(cell(&evaluator.evaluate(&scorer, runs.episodes())?));
-        println!("| {name} | {} |", cells.join(" | "));
     }
     Ok(())
 }

@@ -22,7 +22,9 @@ use std::time::Instant;
 
 use burn::module::Module;
 use clap::{Parser, ValueEnum};
-use siamese::data::{EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, Omniglot};
+use siamese::data::{
+    DistortionConfig, EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, Omniglot,
+};
 use siamese::eval::{
     Episode, EpisodeSheetConfig, Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns,
     ModifiedHausdorff, PixelNearestNeighbour, SiameseScorer,
@@ -94,6 +96,10 @@ struct Args {
     /// weights), instead of the preset's; the preset still sets the other defaults.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Test-time views: each embedding is the mean over the image and this many Koch
+    /// distortions of it (seeded by --seed). 0, the default, is the plain network.
+    #[arg(long, default_value_t = 0)]
+    views: usize,
     /// Skip the baselines (pixel nearest neighbour, modified Hausdorff).
     #[arg(long)]
     no_baselines: bool,
@@ -306,7 +312,12 @@ fn main() -> Result<()> {
         .with_seed(args.seed)
         .episodes(&omniglot.evaluation()?, Some(&EVALUATION_RUN_ALPHABETS))?;
     let evaluator = EvaluatorConfig::new().init()?;
-    let scorer = SiameseScorer::new(&model);
+    let scorer = SiameseScorer::new(&model)
+        .with_views(DistortionConfig::koch().views(args.views, args.seed));
+    let name = match args.views {
+        0 => name,
+        n => format!("{name}, {n} views"),
+    };
     let on_runs = evaluator.evaluate(&scorer, runs.episodes())?;
     let on_koch = evaluator.evaluate(&scorer, &koch)?;
 

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use image::{GrayImage, Luma};
 use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp};
-use rand::{Rng, RngExt};
+use rand::{Rng, RngExt, SeedableRng};
 
 use crate::{Error, Result};
 
@@ -126,6 +126,17 @@ impl DistortionConfig {
     pub fn distort<R: Rng + ?Sized>(&self, image: &GrayImage, rng: &mut R) -> GrayImage {
         self.sample(rng).apply(image)
     }
+
+    /// `n` distortions drawn with `seed`: fixed views of every image for test-time
+    /// augmentation ([`SiameseScorer::with_views`](crate::eval::SiameseScorer::with_views)).
+    /// The same `n` and `seed` give the same views.
+    ///
+    /// # Panics
+    /// When the configuration is invalid (see [`DistortionConfig::validate`]).
+    pub fn views(&self, n: usize, seed: u64) -> Vec<AffineDistortion> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..n).map(|_| self.sample(&mut rng)).collect()
+    }
 }
 
 /// One affine distortion: `x ↦ R(θ) · Sh(ρx, ρy) · Sc(sx, sy) · (x − c) + c + t`, about the
@@ -213,7 +224,6 @@ fn multiply(a: [[f32; 2]; 2], b: [[f32; 2]; 2]) -> [[f32; 2]; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     fn cross() -> GrayImage {
@@ -347,5 +357,17 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn views_are_seeded_and_the_first_of_longer_lists() {
+        let koch = DistortionConfig::koch();
+        let views = koch.views(6, 3);
+        assert_eq!(views.len(), 6);
+        assert_eq!(views, koch.views(6, 3));
+        assert_eq!(views[..2], koch.views(2, 3)[..]);
+        assert_ne!(views, koch.views(6, 4));
+        assert!(views.iter().any(|v| *v != AffineDistortion::IDENTITY));
+        assert!(koch.views(0, 3).is_empty());
     }
 }

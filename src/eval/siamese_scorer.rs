@@ -5,7 +5,7 @@ use burn::tensor::TensorData;
 use image::GrayImage;
 
 use super::scorer::Scorer;
-use crate::data::to_input;
+use crate::data::{AffineDistortion, to_input};
 use crate::{Result, Siamese};
 
 /// Scores with a [`Siamese`] network the fast way: each distinct image goes through the
@@ -32,6 +32,7 @@ use crate::{Result, Siamese};
 pub struct SiameseScorer {
     model: Siamese,
     device: Device,
+    views: Vec<AffineDistortion>,
 }
 
 impl SiameseScorer {
@@ -40,7 +41,35 @@ impl SiameseScorer {
         Self {
             device: model.head.bias.val().device(),
             model: model.valid(),
+            views: Vec::new(),
         }
+    }
+
+    /// Test-time augmentation: each image's embedding becomes the mean of the embeddings of
+    /// the image and of its `views` (distortions of it, e.g. drawn from
+    /// [`DistortionConfig::koch`](crate::data::DistortionConfig::koch)), so that a
+    /// drawing's exact placement matters less. Costs `views.len() + 1` encoder passes an
+    /// image; no views (the default) is the plain network.
+    ///
+    /// ```
+    /// use siamese::SiameseConfig;
+    /// use siamese::data::DistortionConfig;
+    /// use siamese::eval::SiameseScorer;
+    ///
+    /// let device = siamese::device::default_device()?;
+    /// let views = DistortionConfig::koch().views(4, 7);
+    /// let scorer = SiameseScorer::new(&SiameseConfig::compact().init(&device)).with_views(views);
+    /// assert_eq!(scorer.views().len(), 4);
+    /// # Ok::<(), siamese::Error>(())
+    /// ```
+    pub fn with_views(mut self, views: Vec<AffineDistortion>) -> Self {
+        self.views = views;
+        self
+    }
+
+    /// The distortions each embedding is averaged over, besides the image itself.
+    pub fn views(&self) -> &[AffineDistortion] {
+        &self.views
     }
 
     /// The network, in evaluation mode.
@@ -97,13 +126,23 @@ impl Scorer for SiameseScorer {
     type Embeddings = Tensor<2>;
 
     fn name(&self) -> String {
-        "siamese (embed once)".into()
+        match self.views.len() {
+            0 => "siamese (embed once)".into(),
+            n => format!("siamese (embed once, mean of {} views)", n + 1),
+        }
     }
 
     fn embed(&self, images: &[&GrayImage]) -> Result<Tensor<2>> {
-        Ok(self
-            .model
-            .embed(input_batch(images, &self.model, &self.device)))
+        let embed = |images: &[&GrayImage]| {
+            self.model
+                .embed(input_batch(images, &self.model, &self.device))
+        };
+        let mut sum = embed(images);
+        for view in &self.views {
+            let distorted: Vec<GrayImage> = images.iter().map(|image| view.apply(image)).collect();
+            sum = sum + embed(&distorted.iter().collect::<Vec<_>>());
+        }
+        Ok(sum.div_scalar((self.views.len() + 1) as f32))
     }
 
     fn concat(&self, batches: Vec<Tensor<2>>) -> Result<Tensor<2>> {
@@ -124,5 +163,78 @@ impl Scorer for SiameseScorer {
         Ok(to_f32s(
             self.model.head.forward_all(pick(queries), pick(supports)),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SiameseConfig;
+    use crate::device_tests;
+    use burn::tensor::Tolerance;
+    use image::Luma;
+
+    /// Ink-high 105 × 105 strokes, each in its own place.
+    fn drawings(n: u32) -> Vec<GrayImage> {
+        (0..n)
+            .map(|i| {
+                GrayImage::from_fn(105, 105, |x, y| {
+                    let on =
+                        (x as i32 - 30 - 10 * i as i32).abs() < 3 || (y == 40 + 5 * i && x > 20);
+                    Luma([if on { 255 } else { 0 }])
+                })
+            })
+            .collect()
+    }
+
+    fn shift(x: f32) -> AffineDistortion {
+        AffineDistortion {
+            translate_x: x,
+            ..AffineDistortion::IDENTITY
+        }
+    }
+
+    device_tests! {
+        fn identity_views_change_nothing(device) {
+            let model = SiameseConfig::compact().init(&device);
+            let images = drawings(3);
+            let images: Vec<&GrayImage> = images.iter().collect();
+            let plain = SiameseScorer::new(&model).embed(&images).unwrap();
+            let views = SiameseScorer::new(&model)
+                .with_views(vec![AffineDistortion::IDENTITY; 3])
+                .embed(&images)
+                .unwrap();
+            plain.into_data().assert_approx_eq::<f32>(&views.into_data(), Tolerance::absolute(1e-6));
+        }
+
+        fn views_average_the_distorted_embeddings(device) {
+            let model = SiameseConfig::compact().init(&device);
+            let images = drawings(2);
+            let refs: Vec<&GrayImage> = images.iter().collect();
+            let plain = SiameseScorer::new(&model);
+            let shifted: Vec<GrayImage> = images.iter().map(|i| shift(6.0).apply(i)).collect();
+            let expected = (plain.embed(&refs).unwrap()
+                + plain.embed(&shifted.iter().collect::<Vec<_>>()).unwrap())
+                .div_scalar(2.0);
+            let averaged = plain.clone().with_views(vec![shift(6.0)]).embed(&refs).unwrap();
+            averaged
+                .clone()
+                .into_data()
+                .assert_approx_eq::<f32>(&expected.into_data(), Tolerance::absolute(1e-5));
+            // A real distortion moves the embedding: the test above compares something.
+            let moved: f32 = (averaged - plain.embed(&refs).unwrap()).abs().sum().into_scalar();
+            assert!(moved > 1e-4, "the shifted view left the embedding unchanged: {moved}");
+        }
+    }
+
+    #[test]
+    fn the_name_counts_the_views() {
+        let device = crate::device::default_device().unwrap();
+        let scorer = SiameseScorer::new(&SiameseConfig::compact().init(&device));
+        assert_eq!(scorer.name(), "siamese (embed once)");
+        assert_eq!(
+            scorer.with_views(vec![shift(1.0); 7]).name(),
+            "siamese (embed once, mean of 8 views)"
+        );
     }
 }

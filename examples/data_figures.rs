@@ -44,7 +44,19 @@ fn status_mb(field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn main() -> siamese::Result<()> {
+/// Prints the error's message (it names the file or value at fault) instead of its
+/// `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> siamese::Result<()> {
     let args = Args::parse();
     let omniglot = Omniglot::open(&args.data)?;
     let zip = omniglot.locate(Part::Background)?;

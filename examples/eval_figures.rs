@@ -64,7 +64,19 @@ fn baselines(title: &str, episodes: &[Episode]) -> siamese::Result<()> {
     Ok(())
 }
 
-fn main() -> siamese::Result<()> {
+/// Prints the error's message (it names the file or value at fault) instead of its
+/// `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> siamese::Result<()> {
     let args = Args::parse();
 
     let runs = LakeRuns::open(&args.data)?;

@@ -57,7 +57,19 @@ fn cell(result: &Evaluation) -> String {
     format!("{:.1}% {}", 100.0 * result.accuracy(), result.interval())
 }
 
-fn main() -> Result<()> {
+/// Prints the error's message (it names the file or value at fault) instead of its
+/// `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
     let device = siamese::device::device(&args.device)?;
     let omniglot = Omniglot::open(&args.data)?;

@@ -259,7 +259,19 @@ fn row(name: &str, source: &str, result: &Evaluation) {
     );
 }
 
-fn main() -> Result<()> {
+/// Prints the error's message (it names the file or value at fault) instead of its
+/// `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
     if args.init.is_some() && (!args.train || args.resume) {
         return Err(Error::invalid(

@@ -41,7 +41,19 @@ const FRAME: u32 = 4;
 const GAP: u32 = 16;
 const SIDE: u32 = NATIVE_SIZE;
 
-fn main() -> siamese::Result<()> {
+/// Prints the error's message (it names the file or value at fault) instead of its
+/// `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> siamese::Result<()> {
     let args = Args::parse();
     let part = match args.set.as_str() {
         "background" => Part::Background,

@@ -92,7 +92,19 @@ struct Args {
     format: Format,
 }
 
-fn main() -> siamese::Result<()> {
+/// Prints the error's message (it names the file or value at fault) instead of its
+/// `Debug` form.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> siamese::Result<()> {
     let args = Args::parse();
     if args.iters == 0 {
         return Err(siamese::Error::invalid("--iters", "must be at least 1"));

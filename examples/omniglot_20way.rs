@@ -17,7 +17,7 @@
 //! the epoch by one-shot accuracy on the 10 evaluation alphabets that the official runs do
 //! not use, then evaluates it the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
@@ -89,7 +89,8 @@ struct Args {
     #[arg(long)]
     weights: Option<PathBuf>,
     /// With --train: start from these weights (a .bpk with its .json beside it, of the
-    /// network trained: the preset's or --model's) instead of a fresh initialisation, to fine-tune with other settings.
+    /// network trained: the preset's or --model's) instead of a fresh initialisation, to
+    /// fine-tune with other settings.
     #[arg(long)]
     init: Option<PathBuf>,
     /// With --train: the network to train, a `SiameseConfig` JSON (as saved beside
@@ -169,20 +170,13 @@ fn network_name(args: &Args) -> String {
     }
 }
 
-/// The network of `--model`, read from its JSON file.
-fn read_model(path: &Path) -> Result<SiameseConfig> {
-    let json = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&json)
-        .map_err(|e| Error::checkpoint(path, format!("invalid network configuration: {e}")))
-}
-
 fn training_config(args: &Args) -> Result<TrainingConfig> {
     let (model, epochs, batch_size, optimizer) = match args.preset {
         Preset::Compact => (SiameseConfig::compact(), 5, 32, Optimizer::Adam),
         Preset::Koch => (SiameseConfig::koch(), 200, 128, Optimizer::Sgd),
     };
     let model = match &args.model {
-        Some(path) => read_model(path)?,
+        Some(path) => SiameseConfig::read(path)?,
         None => model,
     };
     let optimizer = match args.optimizer.unwrap_or(optimizer) {

@@ -8,8 +8,7 @@ fn load(name: &str) -> SiameseConfig {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("configs")
         .join(name);
-    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    SiameseConfig::read(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn json(config: &SiameseConfig) -> serde_json::Value {
@@ -18,7 +17,6 @@ fn json(config: &SiameseConfig) -> serde_json::Value {
 
 /// Burn counts the batch-norm running statistics (2 per channel) as parameters too.
 fn trained_params(config: &SiameseConfig) -> usize {
-    config.encoder.validate().unwrap();
     let device = siamese::device::default_device().unwrap();
     let statistics: usize = config.encoder.blocks.iter().map(|b| 2 * b.channels).sum();
     config.init(&device).num_params() - statistics

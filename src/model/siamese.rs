@@ -36,6 +36,26 @@ impl SiameseConfig {
         Self::new(EncoderConfig::compact())
     }
 
+    /// Reads a configuration from JSON (as [`Siamese::save`] writes it beside the weights),
+    /// checked by [`EncoderConfig::validate`]: how a network described in a file is trained.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] naming it when it
+    /// is not a valid configuration.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&json).map_err(|reason| Error::checkpoint(path, reason))
+    }
+
+    /// Parses and validates a JSON configuration, or says why it is not one.
+    fn parse(json: &str) -> std::result::Result<Self, String> {
+        let config: Self =
+            serde_json::from_str(json).map_err(|e| format!("invalid configuration: {e}"))?;
+        config.encoder.validate().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
     /// Initialize a new [`Siamese`] network.
     ///
     /// # Panics
@@ -169,13 +189,9 @@ impl Siamese {
     /// tensors at fault).
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        let config_file = config_path(path);
-        let json = std::fs::read_to_string(&config_file).map_err(|e| Error::io(&config_file, e))?;
+        let config = SiameseConfig::read(config_path(path))?;
         let weights = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::assemble(&json, weights, device).map_err(|(part, reason)| match part {
-            Part::Config => Error::checkpoint(&config_file, reason),
-            Part::Weights => Error::checkpoint(path, reason),
-        })
+        Self::assemble(&config, weights, device).map_err(|reason| Error::checkpoint(path, reason))
     }
 
     /// Builds a network from a configuration (JSON, as [`Siamese::save`] writes it) and
@@ -185,38 +201,24 @@ impl Siamese {
     /// [`Error::Checkpoint`] when either part is corrupt or they do not match; its path is
     /// `<config>` or `<weights>`.
     pub fn from_parts(config_json: &str, weights: Vec<u8>, device: &Device) -> Result<Self> {
-        Self::assemble(config_json, weights, device).map_err(|(part, reason)| match part {
-            Part::Config => Error::checkpoint("<config>", reason),
-            Part::Weights => Error::checkpoint("<weights>", reason),
-        })
+        let config =
+            SiameseConfig::parse(config_json).map_err(|r| Error::checkpoint("<config>", r))?;
+        Self::assemble(&config, weights, device).map_err(|r| Error::checkpoint("<weights>", r))
     }
 
+    /// The network of `config` with `weights` loaded, or why they do not go together.
     fn assemble(
-        config_json: &str,
+        config: &SiameseConfig,
         weights: Vec<u8>,
         device: &Device,
-    ) -> std::result::Result<Self, (Part, String)> {
-        let config: SiameseConfig = serde_json::from_str(config_json)
-            .map_err(|e| (Part::Config, format!("invalid configuration: {e}")))?;
-        config
-            .encoder
-            .validate()
-            .map_err(|e| (Part::Config, e.to_string()))?;
+    ) -> std::result::Result<Self, String> {
         let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-            .map_err(|e| (Part::Weights, format!("unreadable weights: {e}")))?;
-        config.init(device).try_load_record(record).map_err(|e| {
-            (
-                Part::Weights,
-                format!("weights do not match the configuration: {e}"),
-            )
-        })
+            .map_err(|e| format!("unreadable weights: {e}"))?;
+        config
+            .init(device)
+            .try_load_record(record)
+            .map_err(|e| format!("weights do not match the configuration: {e}"))
     }
-}
-
-/// Which of the two files of a saved network is at fault.
-enum Part {
-    Config,
-    Weights,
 }
 
 /// The configuration file that goes with the weights at `weights`: same name, `.json`.
@@ -356,5 +358,25 @@ mod tests {
         std::fs::write(config_path(&path), "{ not json").unwrap();
         let err = Siamese::load(&path, &device).unwrap_err();
         assert!(err.to_string().contains("model.json"), "{err}");
+    }
+
+    #[test]
+    fn read_gives_the_saved_configuration_and_names_invalid_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("net.json");
+        let config = SiameseConfig::new(EncoderConfig::compact().with_embedding(Some(100)));
+        std::fs::write(&path, config.to_string()).unwrap();
+        assert_eq!(SiameseConfig::read(&path).unwrap().to_string(), config.to_string());
+
+        // Valid JSON, but four pooled blocks do not fit a 10 × 10 input.
+        let mut small = SiameseConfig::compact();
+        small.encoder.input_size = 10;
+        std::fs::write(&path, small.to_string()).unwrap();
+        let err = SiameseConfig::read(&path).unwrap_err();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err:?}");
+        assert!(err.to_string().contains("net.json"), "{err}");
+
+        let err = SiameseConfig::read(dir.path().join("absent.json")).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
     }
 }

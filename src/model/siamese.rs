@@ -366,7 +366,10 @@ mod tests {
         let path = dir.path().join("net.json");
         let config = SiameseConfig::new(EncoderConfig::compact().with_embedding(Some(100)));
         std::fs::write(&path, config.to_string()).unwrap();
-        assert_eq!(SiameseConfig::read(&path).unwrap().to_string(), config.to_string());
+        assert_eq!(
+            SiameseConfig::read(&path).unwrap().to_string(),
+            config.to_string()
+        );
 
         // Valid JSON, but four pooled blocks do not fit a 10 × 10 input.
         let mut small = SiameseConfig::compact();

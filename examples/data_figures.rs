@@ -19,6 +19,8 @@ use siamese::data::{
     DistortionConfig, ImageSet, Omniglot, PairBatcher, PairDatasetConfig, Part, to_input,
 };
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "Load time, peak memory and pair throughput of the Omniglot data module")]
 struct Args {
@@ -44,16 +46,8 @@ fn status_mb(field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Prints the error's message (it names the file or value at fault) instead of its
-/// `Debug` form.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> siamese::Result<()> {

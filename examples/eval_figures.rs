@@ -22,6 +22,8 @@ use siamese::eval::{
     PairwiseScorer, PixelNearestNeighbour, SiameseScorer,
 };
 
+mod common;
+
 #[derive(Parser, Debug)]
 struct Args {
     /// The Omniglot folder: all_runs.zip and images_evaluation.zip (or their folders).
@@ -64,16 +66,8 @@ fn baselines(title: &str, episodes: &[Episode]) -> siamese::Result<()> {
     Ok(())
 }
 
-/// Prints the error's message (it names the file or value at fault) instead of its
-/// `Debug` form.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> siamese::Result<()> {

@@ -28,6 +28,8 @@ use siamese::data::{
 use siamese::eval::{Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns, SiameseScorer};
 use siamese::{Result, Siamese};
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "One-shot accuracy on the training alphabets beside the held-out ones")]
 struct Args {
@@ -57,16 +59,8 @@ fn cell(result: &Evaluation) -> String {
     format!("{:.1}% {}", 100.0 * result.accuracy(), result.interval())
 }
 
-/// Prints the error's message (it names the file or value at fault) instead of its
-/// `Debug` form.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> Result<()> {

@@ -20,6 +20,8 @@ use siamese::eval::Aggregation;
 use siamese::matcher::{Matcher, image_files};
 use siamese::{Result, Siamese};
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "Rank the classes of a gallery folder for query images (one-shot matching)")]
 struct Args {
@@ -53,13 +55,7 @@ enum Combine {
 }
 
 fn main() -> ExitCode {
-    match run(&Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<()> {

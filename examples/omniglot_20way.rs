@@ -32,6 +32,8 @@ use siamese::eval::{
 use siamese::train::{OptimizerConfig, Trainer, TrainingConfig};
 use siamese::{Error, Result, Siamese, SiameseConfig};
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "20-way one-shot Omniglot with a Siamese network (Koch et al. 2015)")]
 struct Args {
@@ -253,16 +255,8 @@ fn row(name: &str, source: &str, result: &Evaluation) {
     );
 }
 
-/// Prints the error's message (it names the file or value at fault) instead of its
-/// `Debug` form.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> Result<()> {

@@ -14,6 +14,8 @@ use clap::Parser;
 use image::{GrayImage, Rgb, RgbImage};
 use siamese::data::{NATIVE_SIZE, Omniglot, PairDatasetConfig, Part};
 
+mod common;
+
 #[derive(Parser, Debug)]
 #[command(about = "Writes a PNG grid of sampled Omniglot pairs, plain and distorted")]
 struct Args {
@@ -41,16 +43,8 @@ const FRAME: u32 = 4;
 const GAP: u32 = 16;
 const SIDE: u32 = NATIVE_SIZE;
 
-/// Prints the error's message (it names the file or value at fault) instead of its
-/// `Debug` form.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> siamese::Result<()> {

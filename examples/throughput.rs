@@ -27,6 +27,8 @@ use clap::{Parser, ValueEnum};
 use siamese::device::Backend;
 use siamese::{EncoderConfig, SiameseConfig};
 
+mod common;
+
 /// Largest buffer a wgpu device is assumed to hold: WebGPU's default
 /// `max_storage_buffer_binding_size`, and software Vulkan's (lavapipe's) cap.
 const WGPU_BUFFER_LIMIT: usize = 128 << 20;
@@ -92,16 +94,8 @@ struct Args {
     format: Format,
 }
 
-/// Prints the error's message (it names the file or value at fault) instead of its
-/// `Debug` form.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit(run())
 }
 
 fn run() -> siamese::Result<()> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU session (issue #9): the device tests, throughput, then the koch network trained
-# with Koch's recipe, resuming from the previous session's checkpoint when one is given.
+# with the episode loss (LOSS=pairs: Koch's recipe), resuming from the previous session's checkpoint when one is given.
 #
 #   OMNIGLOT_DIR=../shared/omniglot OUT=/tmp/out RUN=runs/koch-gpu bash scripts/gpu_run.sh
 #
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:?set OUT to the folder whose files come back}"
 RUN="${RUN:-runs/koch-gpu}"
 MINUTES="${MINUTES:-6}"   # training time budget of this session
+LOSS="${LOSS:-episode}"   # pairs (Koch's), all-pairs or episode (README: "Training recipes")
 mkdir -p "$OUT"
 
 echo "== device tests on the GPU" | tee "$OUT/log.txt"
@@ -25,5 +26,5 @@ echo "== koch training, ${MINUTES} min, resuming if $RUN has a checkpoint" | tee
 resume=()
 [ -f "$RUN/training/checkpoint.zip" ] && resume=(--resume)
 timeout "$((MINUTES * 60))" cargo run --release --features wgpu --example omniglot_20way -- \
-  --train "${resume[@]}" --preset koch --device wgpu --out "$RUN" 2>&1 | tee -a "$OUT/log.txt" || true
+  --train "${resume[@]}" --preset koch --loss "$LOSS" --device wgpu --out "$RUN" 2>&1 | tee -a "$OUT/log.txt" || true
 cp -r "$RUN" "$OUT/" 2>/dev/null || true

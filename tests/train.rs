@@ -2,10 +2,12 @@
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
+use siamese::data::GroupedBatchConfig;
 use siamese::data::{ImageSet, Omniglot, Part};
 use siamese::eval::{Episode, EvaluatorConfig, RandomEpisodesConfig, SiameseScorer};
 use siamese::train::{
-    LayerLearningRates, OptimizerConfig, Trainer, TrainingConfig, checkpoint_path,
+    LayerLearningRates, LossConfig, OptimizerConfig, Trainer, TrainingConfig, checkpoint_path,
+    epoch_weights,
 };
 use siamese::{EncoderConfig, Error, SiameseConfig};
 
@@ -32,11 +34,23 @@ fn tiny(output: &std::path::Path, seed: u64) -> TrainingConfig {
         .with_output_dir(output.display().to_string())
 }
 
+/// The episode loss on batches of 16 characters × 2 drawings from 2 alphabets.
+fn episode_16() -> LossConfig {
+    LossConfig::Episode {
+        batch: GroupedBatchConfig::new().with_characters(16),
+        all_pairs_weight: 0.1,
+    }
+}
+
 /// The short run of `a_short_run_learns_one_shot_on_unseen_alphabets` with `seed`: the
-/// compact network trained with Adam for 4 epochs of 2,048 pairs of small1, then scored on
-/// 200 5-way one-shot episodes of small2. Returns the loss of every epoch, the accuracy and
-/// the output folder.
-fn short_run(omniglot: &Omniglot, seed: u64) -> (Vec<f64>, f64, tempfile::TempDir) {
+/// compact network trained with Adam and `loss` for 4 epochs of 2,048 pairs' worth of
+/// small1 (4,096 images), then scored on 200 5-way one-shot episodes of small2. Returns the
+/// loss of every epoch, the accuracy and the output folder.
+fn short_run(
+    omniglot: &Omniglot,
+    seed: u64,
+    loss: LossConfig,
+) -> (Vec<f64>, f64, tempfile::TempDir) {
     let train = omniglot.load(Part::BackgroundSmall1).unwrap();
     let test_set = omniglot.load(Part::BackgroundSmall2).unwrap();
     let validation = five_way(&test_set, 20, 1);
@@ -47,6 +61,7 @@ fn short_run(omniglot: &Omniglot, seed: u64) -> (Vec<f64>, f64, tempfile::TempDi
         .with_epochs(4)
         .with_pairs_per_epoch(2048)
         .with_batch_size(64)
+        .with_loss(Some(loss))
         .with_seed(seed)
         .with_output_dir(dir.path().display().to_string());
     let device = siamese::device::default_device().unwrap();
@@ -84,7 +99,7 @@ fn short_run(omniglot: &Omniglot, seed: u64) -> (Vec<f64>, f64, tempfile::TempDi
 #[test]
 fn a_short_run_learns_one_shot_on_unseen_alphabets() {
     let Some(omniglot) = omniglot() else { return };
-    let (losses, accuracy, dir) = short_run(&omniglot, 3);
+    let (losses, accuracy, dir) = short_run(&omniglot, 3, LossConfig::Pairs);
     println!("losses {losses:?}");
     assert!(
         losses[3] < losses[0] - 0.1,
@@ -110,8 +125,36 @@ fn a_short_run_learns_one_shot_on_unseen_alphabets() {
     }
 }
 
+/// The same short run with the episode loss (batches of 16 characters × 2 drawings, as many
+/// images an epoch). Thresholds from `LOSS=episode short_run_seeds` (seeds 1-5):
+///
+/// THRESHOLD_TABLE
+const EPISODE_LOSS_DROP: f64 = 0.1;
+const EPISODE_ACCURACY: f64 = 0.6;
+
+#[test]
+fn a_short_run_with_the_episode_loss_learns_more() {
+    let Some(omniglot) = omniglot() else { return };
+    let (losses, accuracy, dir) = short_run(&omniglot, 3, episode_16());
+    println!("losses {losses:?}");
+    assert!(
+        losses[3] < losses[0] - EPISODE_LOSS_DROP,
+        "the loss did not fall: {losses:?}"
+    );
+    println!(
+        "5-way one-shot accuracy on small2: {:.1}%",
+        100.0 * accuracy
+    );
+    assert!(
+        accuracy > EPISODE_ACCURACY,
+        "5-way accuracy {accuracy} is below {EPISODE_ACCURACY}; SEED_RANGE"
+    );
+    assert!(dir.path().join("best.bpk").exists());
+}
+
 /// The short run with seeds 1-5 (or the comma-separated `SEEDS`), for the thresholds of
-/// `a_short_run_learns_one_shot_on_unseen_alphabets`; minutes of CPU a seed, so run by hand:
+/// `a_short_run_learns_one_shot_on_unseen_alphabets` (or, with `LOSS=episode`, of
+/// `a_short_run_with_the_episode_loss_learns_more`); minutes of CPU a seed, so run by hand:
 /// `OMNIGLOT_DIR=../shared/omniglot cargo test --features ndarray,wgpu --test train -- --ignored --nocapture short_run_seeds`
 #[test]
 #[ignore]
@@ -123,7 +166,11 @@ fn short_run_seeds() {
     let mut accuracies = Vec::new();
     for seed in seeds {
         let started = std::time::Instant::now();
-        let (losses, accuracy, _dir) = short_run(&omniglot, seed);
+        let loss = match std::env::var("LOSS").as_deref() {
+            Ok("episode") => episode_16(),
+            _ => LossConfig::Pairs,
+        };
+        let (losses, accuracy, _dir) = short_run(&omniglot, seed, loss);
         println!(
             "seed {seed}: losses {:?}  5-way accuracy {:.1}%  ({:.0} s)",
             losses.iter().map(|l| format!("{l:.4}")).collect::<Vec<_>>(),
@@ -164,8 +211,28 @@ fn weights(model: &siamese::Siamese) -> Vec<f32> {
     all
 }
 
+/// The episode loss on batches of 8 Latin characters × 2 drawings (small_data has one
+/// alphabet).
+fn tiny_episode(output: &std::path::Path, seed: u64) -> TrainingConfig {
+    tiny(output, seed).with_loss(Some(LossConfig::Episode {
+        batch: GroupedBatchConfig::new()
+            .with_characters(8)
+            .with_alphabets(1),
+        all_pairs_weight: 0.1,
+    }))
+}
+
 #[test]
 fn resuming_gives_the_weights_of_an_unbroken_run() {
+    resuming_matches_an_unbroken_run(tiny);
+}
+
+#[test]
+fn resuming_an_episode_run_gives_the_weights_of_an_unbroken_run() {
+    resuming_matches_an_unbroken_run(tiny_episode);
+}
+
+fn resuming_matches_an_unbroken_run(tiny: fn(&std::path::Path, u64) -> TrainingConfig) {
     let Some((train, validation)) = small_data() else {
         return;
     };
@@ -495,6 +562,49 @@ fn data_parallel_batch_norm_averages_the_running_statistics() {
         differ > 1e-6,
         "batch norm saw the whole batch on two devices"
     );
+}
+
+#[test]
+fn grouped_losses_train_on_one_device() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    let device = siamese::device::default_device().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = Trainer::new(tiny_episode(dir.path(), 1), train, validation, &device)
+        .unwrap()
+        .with_devices(&[device.clone(), second_device()])
+        .err()
+        .expect("two devices for a grouped loss");
+    let message = err.to_string();
+    assert!(
+        message.contains("devices") && message.contains("episode"),
+        "{message}"
+    );
+}
+
+#[test]
+fn epoch_weights_are_kept_when_asked_and_differ() {
+    let Some((train, validation)) = small_data() else {
+        return;
+    };
+    let device = siamese::device::default_device().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    Trainer::new(tiny_episode(dir.path(), 2), train, validation, &device)
+        .unwrap()
+        .with_epoch_weights(true)
+        .with_progress(false)
+        .fit()
+        .unwrap();
+    let first = siamese::Siamese::load(dir.path().join(epoch_weights(0)), &device).unwrap();
+    let second = siamese::Siamese::load(dir.path().join(epoch_weights(1)), &device).unwrap();
+    assert_eq!(epoch_weights(1), "epoch-002.bpk");
+    assert_ne!(
+        weights(&first),
+        weights(&second),
+        "the second epoch trained"
+    );
+    assert!(!dir.path().join(epoch_weights(2)).exists());
 }
 
 #[test]

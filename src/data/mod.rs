@@ -9,6 +9,9 @@
 //! - [`PairDataset`] draws same / different pairs, reproducibly from `(seed, epoch, index)`,
 //!   with Koch's affine distortions ([`DistortionConfig`]) in training.
 //! - [`PairBatcher`] turns pairs into tensors, resizing with [`to_input`].
+//! - [`GroupDataset`] and [`GroupBatcher`] draw grouped batches instead: `m` characters ×
+//!   `k` drawings from a few alphabets, for the losses that compare every image of a batch
+//!   with every other ([`crate::train::LossConfig`]).
 //!
 //! ```no_run
 //! use siamese::data::{Omniglot, PairBatcher, PairDatasetConfig, KOCH_TRAIN_DRAWERS};
@@ -46,6 +49,8 @@
 mod batcher;
 mod decode;
 mod distortion;
+mod group_batcher;
+mod groups;
 mod image_set;
 mod loader;
 mod pairs;
@@ -55,6 +60,10 @@ mod splits;
 pub use batcher::{PairBatch, PairBatcher};
 pub use decode::{MAX_PNG_BYTES, decode_png};
 pub use distortion::{AffineDistortion, DistortionConfig};
+pub use group_batcher::{GroupBatch, GroupBatcher};
+pub use groups::{GroupDataset, GroupDatasetConfig, GroupItem, GroupedBatchConfig};
+#[cfg(test)]
+pub(crate) use image_set::tests::toy_set;
 pub use image_set::{ImageSet, LabeledImage};
 pub use loader::{Omniglot, Part};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};

@@ -195,12 +195,7 @@ impl PairDataset {
 
     /// The generator of pair `index` of `epoch`.
     fn rng(&self, epoch: usize, index: usize, stream: u64) -> ChaCha8Rng {
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&self.config.seed.to_le_bytes());
-        seed[8..16].copy_from_slice(&(epoch as u64).to_le_bytes());
-        seed[16..24].copy_from_slice(&(index as u64).to_le_bytes());
-        seed[24..].copy_from_slice(&stream.to_le_bytes());
-        ChaCha8Rng::from_seed(seed)
+        keyed_rng(self.config.seed, epoch, index, stream)
     }
 
     /// Whether pair `index` of `epoch` is a same pair: a stratified draw, so that any
@@ -270,6 +265,17 @@ impl PairDataset {
             indices,
         }
     }
+}
+
+/// A generator keyed by `(seed, epoch, index, stream)`: what makes every sampler's items
+/// pure functions of their position, drawable in any order and on any thread.
+pub(crate) fn keyed_rng(seed: u64, epoch: usize, index: usize, stream: u64) -> ChaCha8Rng {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&(epoch as u64).to_le_bytes());
+    key[16..24].copy_from_slice(&(index as u64).to_le_bytes());
+    key[24..].copy_from_slice(&stream.to_le_bytes());
+    ChaCha8Rng::from_seed(key)
 }
 
 impl Dataset<PairItem> for PairDataset {

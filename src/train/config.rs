@@ -6,6 +6,7 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
 use super::layer_lr::LayerLearningRates;
+use super::loss::LossConfig;
 use crate::SiameseConfig;
 use crate::{Error, Result};
 
@@ -196,13 +197,18 @@ pub struct TrainingConfig {
     /// default, trains every layer at the run's rate. Optional, so that a `config.json`
     /// written before it existed still loads.
     pub layer_lr: Option<LayerLearningRates>,
+    /// The loss a step minimises; `None` is Koch's pair loss ([`LossConfig::Pairs`]), and
+    /// is what a `config.json` written before the field existed loads as.
+    pub loss: Option<LossConfig>,
     /// Most epochs (Koch: 200).
     #[config(default = 200)]
     pub epochs: usize,
-    /// Pairs drawn per epoch (Koch: 30,000 to 150,000).
+    /// Pairs drawn per epoch (Koch: 30,000 to 150,000). Grouped losses encode as many
+    /// images an epoch (`2 × pairs_per_epoch`, in batches of `characters × drawings`), so
+    /// that an epoch costs the encoder the same whatever the loss.
     #[config(default = 30_000)]
     pub pairs_per_epoch: usize,
-    /// Pairs per step (Koch: 128).
+    /// Pairs per step (Koch: 128); grouped losses set their batch in [`LossConfig`].
     #[config(default = 128)]
     pub batch_size: usize,
     /// Seed of the initial weights and of every pair drawn.
@@ -211,7 +217,8 @@ pub struct TrainingConfig {
     /// Koch's affine distortions on training pairs.
     #[config(default = true)]
     pub distortions: bool,
-    /// Different pairs drawn from one alphabet (harder negatives).
+    /// Different pairs drawn from one alphabet (harder negatives), for Koch's pair loss;
+    /// grouped losses choose their alphabets in [`LossConfig`].
     #[config(default = false)]
     pub same_alphabet_negatives: bool,
     /// Stop after this many epochs without a better validation accuracy (Koch: 20).
@@ -243,7 +250,19 @@ impl TrainingConfig {
                 return Err(Error::invalid(name, "must be positive"));
             }
         }
-        if self.batch_size > self.pairs_per_epoch {
+        self.loss().validate()?;
+        if let Some(batch) = self.loss().batch() {
+            if batch.images() > 2 * self.pairs_per_epoch {
+                return Err(Error::invalid(
+                    "pairs_per_epoch",
+                    format!(
+                        "{} pairs (twice as many images) do not fill one batch of {} images",
+                        self.pairs_per_epoch,
+                        batch.images()
+                    ),
+                ));
+            }
+        } else if self.batch_size > self.pairs_per_epoch {
             return Err(Error::invalid(
                 "batch_size",
                 format!(
@@ -255,10 +274,23 @@ impl TrainingConfig {
         Ok(())
     }
 
-    /// Steps per epoch: the pairs of an epoch in full batches (a last, partial batch is
-    /// dropped so every step has the same size).
+    /// The loss, [`LossConfig::Pairs`] where none is set.
+    pub fn loss(&self) -> LossConfig {
+        self.loss.clone().unwrap_or(LossConfig::Pairs)
+    }
+
+    /// Images one step encodes: two per pair, or a grouped batch.
+    pub fn images_per_step(&self) -> usize {
+        match self.loss().batch() {
+            Some(batch) => batch.images(),
+            None => 2 * self.batch_size,
+        }
+    }
+
+    /// Steps per epoch: the epoch's `2 × pairs_per_epoch` images in full steps (a last,
+    /// partial step is dropped so every step has the same size).
     pub fn steps_per_epoch(&self) -> usize {
-        self.pairs_per_epoch / self.batch_size
+        2 * self.pairs_per_epoch / self.images_per_step()
     }
 }
 
@@ -293,6 +325,49 @@ mod tests {
         let old: TrainingConfig = serde_json::from_value(json).unwrap();
         assert_eq!(old.layer_lr, None);
         assert!(old.validate().is_ok());
+    }
+
+    #[test]
+    fn a_config_without_a_loss_loads_as_kochs_pairs() {
+        let config = TrainingConfig::new(SiameseConfig::compact())
+            .with_loss(Some(LossConfig::episode(16)))
+            .with_pairs_per_epoch(1000);
+        let back: TrainingConfig = serde_json::from_str(&config.to_string()).unwrap();
+        assert_eq!(back.loss(), LossConfig::episode(16));
+        // 2,000 images in steps of 16 × 2.
+        assert_eq!((back.images_per_step(), back.steps_per_epoch()), (32, 62));
+
+        let mut json: serde_json::Value = serde_json::from_str(&config.to_string()).unwrap();
+        json.as_object_mut().unwrap().remove("loss").unwrap();
+        let old: TrainingConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.loss(), LossConfig::Pairs);
+        // 1,000 pairs in steps of 128.
+        assert_eq!((old.images_per_step(), old.steps_per_epoch()), (256, 7));
+        assert!(old.validate().is_ok());
+    }
+
+    #[test]
+    fn a_grouped_batch_must_fit_an_epoch_and_be_valid() {
+        let config = TrainingConfig::new(SiameseConfig::compact())
+            .with_loss(Some(LossConfig::episode(32)))
+            .with_batch_size(5000); // unused by grouped losses
+        assert!(config.validate().is_ok());
+        let message = config
+            .clone()
+            .with_pairs_per_epoch(31)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("pairs_per_epoch") && message.contains("64 images"),
+            "{message}"
+        );
+        let message = config
+            .with_loss(Some(LossConfig::all_pairs(1)))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("characters"), "{message}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{Error, Result};
 pub struct EpochRecord {
     /// Epoch, from 0.
     pub epoch: usize,
-    /// Mean binary cross-entropy over the epoch's pairs.
+    /// Mean training loss over the epoch's steps (binary cross-entropy for Koch's pairs).
     pub train_loss: f64,
     /// One-shot accuracy on the validation episodes, in `[0, 1]`.
     pub val_accuracy: f64,
@@ -21,7 +21,8 @@ pub struct EpochRecord {
     pub learning_rate: f64,
     /// Momentum used in the epoch (SGD; 0 for Adam).
     pub momentum: f64,
-    /// Pairs trained per second (validation excluded).
+    /// Pairs trained per second (validation excluded); for grouped losses, images encoded
+    /// per second / 2, the encoder work of that many pairs.
     pub pairs_per_second: f64,
     /// Wall time of the epoch, validation included, in seconds.
     pub seconds: f64,

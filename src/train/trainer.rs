@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::module::Module;
-use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -17,9 +16,11 @@ use rayon::prelude::*;
 use super::checkpoint::{self, RunState};
 use super::config::TrainingConfig;
 use super::history::{self, EpochRecord};
+use super::loss::pair_loss;
 use super::parallel::{Replicas, shard_sizes};
 use crate::data::{
-    DistortionConfig, ImageSet, PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
+    DistortionConfig, GroupBatch, GroupBatcher, GroupDataset, GroupDatasetConfig, ImageSet,
+    PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
 };
 use crate::device::Backend;
 use crate::eval::{Episode, Evaluator, EvaluatorConfig, SiameseScorer};
@@ -32,12 +33,13 @@ const BEST: &str = "best.bpk";
 const HISTORY: &str = "history.csv";
 const CURVE: &str = "learning_curve.png";
 
-/// Trains a [`Siamese`] network on same/different pairs, validating one-shot accuracy on
-/// fixed episodes after every epoch.
+/// Trains a [`Siamese`] network, validating one-shot accuracy on fixed episodes after every
+/// epoch.
 ///
-/// The loop is Koch's: binary cross-entropy on the head's logits, the optimiser of
-/// [`TrainingConfig::optimizer`] with its per-epoch schedule, the best model kept, and a
-/// stop after `patience` epochs without gain. After every epoch it writes, in
+/// The loop is Koch's: the loss of [`TrainingConfig::loss`] (binary cross-entropy on
+/// same / different pairs by default, or a loss on the all-pairs logits of grouped
+/// batches), the optimiser of [`TrainingConfig::optimizer`] with its per-epoch schedule,
+/// the best model kept, and a stop after `patience` epochs without gain. After every epoch it writes, in
 /// `output_dir`: `checkpoint.zip` (resume from it with [`Trainer::resume`]), `best.bpk` and
 /// `best.json` (the best model so far), `history.csv` and `learning_curve.png`.
 ///
@@ -68,6 +70,7 @@ pub struct Trainer {
     evaluator: Evaluator,
     initial: Option<Siamese>,
     progress: bool,
+    keep_epochs: bool,
 }
 
 /// What a finished (or early-stopped) run gives back.
@@ -112,6 +115,7 @@ impl Trainer {
             evaluator: EvaluatorConfig::new().with_progress(false).init()?,
             initial: None,
             progress: true,
+            keep_epochs: false,
         };
         trainer.dataset()?; // refuse data that cannot make pairs now, not mid-run
         Ok(trainer)
@@ -163,10 +167,23 @@ impl Trainer {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for no device, or more devices than pairs in a batch.
+    /// [`Error::InvalidArgument`] for no device, more devices than pairs in a batch, or
+    /// several devices with a grouped loss (its batch is one all-pairs comparison, which
+    /// this hand-made split cannot share out).
     pub fn with_devices(mut self, devices: &[Device]) -> Result<Self> {
         if devices.is_empty() {
             return Err(Error::invalid("devices", "no device given"));
+        }
+        if devices.len() > 1 && self.config.loss().batch().is_some() {
+            return Err(Error::invalid(
+                "devices",
+                format!(
+                    "{} devices for the {} loss: a grouped batch compares every image with \
+                     every other, so it trains on one device",
+                    devices.len(),
+                    self.config.loss().name()
+                ),
+            ));
         }
         if devices.len() > self.config.batch_size {
             return Err(Error::invalid(
@@ -189,6 +206,14 @@ impl Trainer {
     /// Shows a progress bar and one line per epoch on stderr (on by default).
     pub fn with_progress(mut self, progress: bool) -> Self {
         self.progress = progress;
+        self
+    }
+
+    /// Also keeps every epoch's weights, as `epoch-001.bpk` (with its `.json`) and so on in
+    /// the output folder, to evaluate the run at every point afterwards (off by default:
+    /// 2.3 MB an epoch for the compact network).
+    pub fn with_epoch_weights(mut self, keep: bool) -> Self {
+        self.keep_epochs = keep;
         self
     }
 
@@ -295,13 +320,25 @@ impl Trainer {
             .collect())
     }
 
-    fn dataset(&self) -> Result<PairDataset> {
-        PairDatasetConfig::new()
-            .with_pairs_per_epoch(self.config.pairs_per_epoch)
-            .with_same_alphabet_negatives(self.config.same_alphabet_negatives)
-            .with_distortion(self.config.distortions.then(DistortionConfig::koch))
-            .with_seed(self.config.seed)
-            .init(self.train.clone())
+    fn dataset(&self) -> Result<Sampler> {
+        let distortion = self.config.distortions.then(DistortionConfig::koch);
+        Ok(match self.config.loss().batch() {
+            None => Sampler::Pairs(
+                PairDatasetConfig::new()
+                    .with_pairs_per_epoch(self.config.pairs_per_epoch)
+                    .with_same_alphabet_negatives(self.config.same_alphabet_negatives)
+                    .with_distortion(distortion)
+                    .with_seed(self.config.seed)
+                    .init(self.train.clone())?,
+            ),
+            Some(batch) => Sampler::Groups(
+                GroupDatasetConfig::new(batch.clone())
+                    .with_batches_per_epoch(self.config.steps_per_epoch())
+                    .with_distortion(distortion)
+                    .with_seed(self.config.seed)
+                    .init(self.train.clone())?,
+            ),
+        })
     }
 
     fn run(
@@ -322,10 +359,10 @@ impl Trainer {
             );
         }
         let dataset = self.dataset()?;
-        let batcher = PairBatcher::new(self.config.model.encoder.input_size);
-        let loss_fn = BinaryCrossEntropyLossConfig::new()
-            .with_logits(true)
-            .init(&model.head.bias.val().device());
+        let input_size = self.config.model.encoder.input_size;
+        let batcher = PairBatcher::new(input_size);
+        let group_batcher = GroupBatcher::new(input_size)?;
+        let loss = self.config.loss();
         let steps = self.config.steps_per_epoch();
         let mut stopped_early = false;
 
@@ -354,7 +391,7 @@ impl Trainer {
             let result = std::thread::scope(|scope| -> Result<()> {
                 // Batches are drawn on another thread, in order, while the model trains:
                 // one batch on the main device, or one share of it on every device.
-                let (sender, receiver) = sync_channel::<Vec<PairBatch>>(2);
+                let (sender, receiver) = sync_channel::<StepBatch>(2);
                 let producer_devices: Vec<Device> = if self.devices.len() == 1 {
                     vec![device.clone()]
                 } else {
@@ -364,17 +401,30 @@ impl Trainer {
                 let dataset = &dataset;
                 scope.spawn(move || {
                     for step in 0..steps {
-                        let mut start = step * self.config.batch_size;
-                        let mut batches = Vec::with_capacity(shares.len());
-                        for (share, device) in shares.iter().zip(&producer_devices) {
-                            let items = (start..start + share)
-                                .into_par_iter()
-                                .map(|i| dataset.pair(epoch, i))
-                                .collect();
-                            batches.push(batcher.batch(items, device));
-                            start += share;
-                        }
-                        if sender.send(batches).is_err() {
+                        let batch = match dataset {
+                            Sampler::Pairs(pairs) => {
+                                let mut start = step * self.config.batch_size;
+                                let mut batches = Vec::with_capacity(shares.len());
+                                for (share, device) in shares.iter().zip(&producer_devices) {
+                                    let items = (start..start + share)
+                                        .into_par_iter()
+                                        .map(|i| pairs.pair(epoch, i))
+                                        .collect();
+                                    batches.push(batcher.batch(items, device));
+                                    start += share;
+                                }
+                                StepBatch::Pairs(batches)
+                            }
+                            Sampler::Groups(groups) => {
+                                let b = groups.batch_len();
+                                let items = (step * b..(step + 1) * b)
+                                    .into_par_iter()
+                                    .map(|i| groups.item(epoch, i))
+                                    .collect();
+                                StepBatch::Group(group_batcher.batch(items, &producer_devices[0]))
+                            }
+                        };
+                        if sender.send(batch).is_err() {
                             return;
                         }
                     }
@@ -389,19 +439,30 @@ impl Trainer {
                         dir.join(CHECKPOINT).display()
                     ),
                 };
-                for (step, mut batches) in receiver.iter().enumerate() {
-                    let (value, grads) = match &replicas {
-                        None => {
-                            let batch = batches.pop().expect("one batch");
-                            let logits = model.forward(batch.left, batch.right).flatten(0, 1);
-                            let loss = loss_fn.forward(logits, batch.targets.int());
+                for (step, batch) in receiver.iter().enumerate() {
+                    let (value, grads) = match (&replicas, batch) {
+                        (None, batch) => {
+                            let loss = match batch {
+                                StepBatch::Pairs(mut batches) => {
+                                    let batch = batches.pop().expect("one batch");
+                                    let logits =
+                                        model.forward(batch.left, batch.right).flatten(0, 1);
+                                    pair_loss(logits, batch.targets)
+                                }
+                                StepBatch::Group(batch) => {
+                                    let embeddings = model.embed(batch.images);
+                                    let logits =
+                                        model.head.forward_all(embeddings.clone(), embeddings);
+                                    loss.grouped(logits, batch.characters, batch.drawings)
+                                }
+                            };
                             let value = f64::from(loss.clone().into_scalar::<f32>());
                             if !value.is_finite() {
                                 return Err(not_finite(step, value));
                             }
                             (value, GradientsParams::from_grads(loss.backward(), &model))
                         }
-                        Some(replicas) => {
+                        (Some(replicas), StepBatch::Pairs(batches)) => {
                             let (value, grads) =
                                 replicas.gradients(&model, batches).map_err(|reason| {
                                     Error::Training {
@@ -414,6 +475,9 @@ impl Trainer {
                                 return Err(not_finite(step, value));
                             }
                             (value, grads)
+                        }
+                        (Some(_), StepBatch::Group(_)) => {
+                            unreachable!("with_devices refuses several devices for grouped losses")
                         }
                     };
                     model = optim.step(lr_policy.clone(), model.clone(), grads);
@@ -436,7 +500,9 @@ impl Trainer {
                 val_accuracy: evaluation.accuracy(),
                 learning_rate: lr,
                 momentum: self.config.optimizer.momentum(epoch),
-                pairs_per_second: (steps * self.config.batch_size) as f64 / train_seconds,
+                pairs_per_second: (steps * self.config.images_per_step()) as f64
+                    / 2.0
+                    / train_seconds,
                 seconds: started.elapsed().as_secs_f64(),
             };
             let improved = record.val_accuracy > state.best_accuracy;
@@ -448,15 +514,18 @@ impl Trainer {
             } else {
                 state.epochs_without_gain += 1;
             }
+            if self.keep_epochs {
+                model.valid().save(dir.join(epoch_weights(epoch)))?;
+            }
             if self.progress {
                 eprintln!(
-                    "epoch {:>3}  loss {:.4}  val one-shot {:5.1}% {}  lr {:.2e}  {:.0} pairs/s  {:.0} s",
+                    "epoch {:>3}  loss {:.4}  val one-shot {:5.1}% {}  lr {:.2e}  {:.0} images/s  {:.0} s",
                     epoch + 1,
                     record.train_loss,
                     100.0 * record.val_accuracy,
                     if improved { "*" } else { " " },
                     lr,
-                    record.pairs_per_second,
+                    2.0 * record.pairs_per_second,
                     record.seconds
                 );
             }
@@ -506,6 +575,23 @@ impl Trainer {
         );
         bar
     }
+}
+
+/// Where a run's batches come from.
+enum Sampler {
+    Pairs(PairDataset),
+    Groups(GroupDataset),
+}
+
+/// One step's data: a batch of pairs (one share per device), or one grouped batch.
+enum StepBatch {
+    Pairs(Vec<PairBatch>),
+    Group(GroupBatch),
+}
+
+/// The file [`Trainer::with_epoch_weights`] keeps the weights of `epoch` (0-based) in.
+pub fn epoch_weights(epoch: usize) -> String {
+    format!("epoch-{:03}.bpk", epoch + 1)
 }
 
 /// The checkpoint file of a run in `output_dir`.

@@ -1,0 +1,473 @@
+//! Grouped batches: `m` characters × `k` drawings each, drawn reproducibly from
+//! `(seed, epoch, batch)`, for losses that compare every image of a batch with every other.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use burn::data::dataset::{Dataset, DatasetError};
+use burn::prelude::*;
+use image::GrayImage;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::distortion::DistortionConfig;
+use super::image_set::ImageSet;
+use super::pairs::keyed_rng;
+use crate::{Error, Result};
+
+/// What one grouped batch holds: `characters` characters, `drawings` drawings of each,
+/// the characters taken from `alphabets` alphabets so that most of the batch's
+/// different-character comparisons are within one alphabet, as in a one-shot trial.
+#[derive(Config, Debug, PartialEq)]
+pub struct GroupedBatchConfig {
+    /// Characters in one batch, `m`: the `N` of the batch's N-way episodes.
+    #[config(default = 32)]
+    pub characters: usize,
+    /// Drawings of each character, `k` (at least 2: a query and its support).
+    #[config(default = 2)]
+    pub drawings: usize,
+    /// Alphabets the characters of one batch are drawn from, shared out evenly. An
+    /// alphabet with fewer characters than its share gives all it has and the next alphabet
+    /// drawn makes up the rest.
+    #[config(default = 2)]
+    pub alphabets: usize,
+}
+
+impl GroupedBatchConfig {
+    /// Images in one batch: `characters × drawings`.
+    pub fn images(&self) -> usize {
+        self.characters * self.drawings
+    }
+
+    /// Checks the sizes on their own (the data is checked by [`GroupDatasetConfig::init`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.characters < 2 {
+            return Err(Error::invalid(
+                "characters",
+                format!(
+                    "{} is fewer than 2: a batch needs negatives",
+                    self.characters
+                ),
+            ));
+        }
+        if self.drawings < 2 {
+            return Err(Error::invalid(
+                "drawings",
+                format!(
+                    "{} is fewer than 2: every character needs a query and a support",
+                    self.drawings
+                ),
+            ));
+        }
+        if self.alphabets == 0 {
+            return Err(Error::invalid("alphabets", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Configuration of a [`GroupDataset`].
+#[derive(Config, Debug)]
+pub struct GroupDatasetConfig {
+    /// What each batch holds.
+    pub batch: GroupedBatchConfig,
+    /// Batches in one epoch.
+    #[config(default = 500)]
+    pub batches_per_epoch: usize,
+    /// Affine distortions applied to every image independently, at the native resolution;
+    /// `None` leaves the images as drawn.
+    pub distortion: Option<DistortionConfig>,
+    /// Seed; with the epoch and the index it fixes an item completely.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl GroupDatasetConfig {
+    /// Builds the dataset over `images`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when a size is out of range, when a batch asks for more
+    /// characters or alphabets than `images` has, or when a character has fewer drawings
+    /// than a batch takes (named).
+    pub fn init(&self, images: impl Into<Arc<ImageSet>>) -> Result<GroupDataset> {
+        let images = images.into();
+        self.batch.validate()?;
+        if self.batches_per_epoch == 0 {
+            return Err(Error::invalid("batches_per_epoch", "must be positive"));
+        }
+        if let Some(distortion) = &self.distortion {
+            distortion.validate()?;
+        }
+        let GroupedBatchConfig {
+            characters,
+            drawings,
+            alphabets,
+        } = self.batch;
+        if characters > images.num_classes() {
+            return Err(Error::invalid(
+                "characters",
+                format!(
+                    "{characters} per batch, but {} has {} characters",
+                    images.name(),
+                    images.num_classes()
+                ),
+            ));
+        }
+        if alphabets > images.num_alphabets() {
+            return Err(Error::invalid(
+                "alphabets",
+                format!(
+                    "{alphabets} per batch, but {} has {} alphabets",
+                    images.name(),
+                    images.num_alphabets()
+                ),
+            ));
+        }
+        if let Some(class) =
+            (0..images.num_classes()).find(|&c| images.images_of_class(c).len() < drawings)
+        {
+            return Err(Error::invalid(
+                "drawings",
+                format!(
+                    "{drawings} per character, but character {} of {} has {}",
+                    images.character_name(class),
+                    images.name(),
+                    images.images_of_class(class).len()
+                ),
+            ));
+        }
+        Ok(GroupDataset {
+            images,
+            config: self.clone(),
+            epoch: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+}
+
+/// One image of a grouped batch.
+#[derive(Clone, Debug)]
+pub struct GroupItem {
+    /// The image, ink-high at the native 105 × 105 (distorted when configured).
+    pub image: GrayImage,
+    /// Its index in the [`ImageSet`].
+    pub index: usize,
+    /// Its character's slot in the batch, in `0..characters`: the label the losses use.
+    pub slot: usize,
+}
+
+/// Grouped batches of an [`ImageSet`], as a Burn [`Dataset`] of images.
+///
+/// Items come batch by batch: item `i` is image `i % B` of batch `i / B`, with
+/// `B = characters × drawings`, and within a batch drawing `j` of character slot `c` is
+/// image `j × characters + c` (all first drawings, then all second drawings, ...), so that
+/// a data loader with batch size `B` and no shuffling yields whole batches. Batch `b` of
+/// epoch `e` is a pure function of `(seed, e, b)`: a ChaCha8 generator keyed by the three
+/// draws its alphabets, its characters (distinct, uniformly within each alphabet) and each
+/// character's drawings (distinct); the distortions are keyed by the item. An item costs
+/// O(characters + drawings) draws, whatever the size of the set.
+///
+/// ```
+/// # use image::{GrayImage, Luma};
+/// # use siamese::data::{ImageSet, LabeledImage};
+/// use burn::data::dataset::Dataset;
+/// use siamese::data::{GroupDatasetConfig, GroupedBatchConfig};
+///
+/// # let images = ImageSet::from_images("toy", (0..3u8).flat_map(|a| (0..6u8).flat_map(move |c| (1..=4).map(move |d| LabeledImage {
+/// #     alphabet: format!("A{a}"), character: format!("c{c}"), drawer: d,
+/// #     image: GrayImage::from_pixel(105, 105, Luma([0])),
+/// # }))))?;
+/// // 3 alphabets × 6 characters × 4 drawings; batches of 8 characters × 2 drawings.
+/// let batch = GroupedBatchConfig::new().with_characters(8).with_drawings(2);
+/// let groups = GroupDatasetConfig::new(batch)
+///     .with_batches_per_epoch(10)
+///     .with_seed(42)
+///     .init(images)?;
+/// assert_eq!(groups.len(), 10 * 16);
+/// let first = groups.batch_indices(0, 0);
+/// let set = groups.images();
+/// for c in 0..8 {
+///     // The two drawings of slot c show one character, by two drawers.
+///     assert_eq!(set.class_of(first[c]), set.class_of(first[8 + c]));
+///     assert_ne!(first[c], first[8 + c]);
+/// }
+/// assert_eq!(groups.get(9).unwrap().slot, 1);
+/// # Ok::<(), siamese::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct GroupDataset {
+    images: Arc<ImageSet>,
+    config: GroupDatasetConfig,
+    epoch: Arc<AtomicUsize>,
+}
+
+/// Generator streams of one batch: its characters, then one per character slot.
+const CHARACTERS: u64 = 0;
+const DISTORTION: u64 = u64::MAX;
+
+impl GroupDataset {
+    /// The images batches are drawn from.
+    pub fn images(&self) -> &ImageSet {
+        &self.images
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GroupDatasetConfig {
+        &self.config
+    }
+
+    /// Images in one batch.
+    pub fn batch_len(&self) -> usize {
+        self.config.batch.images()
+    }
+
+    /// The epoch whose items [`Dataset::get`] returns.
+    pub fn epoch(&self) -> usize {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Makes [`Dataset::get`] return the items of `epoch`, here and in every clone.
+    pub fn set_epoch(&self, epoch: usize) {
+        self.epoch.store(epoch, Ordering::Relaxed);
+    }
+
+    fn rng(&self, epoch: usize, index: usize, stream: u64) -> ChaCha8Rng {
+        keyed_rng(self.config.seed, epoch, index, stream)
+    }
+
+    /// The classes of batch `batch` of `epoch`, slot by slot.
+    pub fn batch_classes(&self, epoch: usize, batch: usize) -> Vec<usize> {
+        let set = &*self.images;
+        let GroupedBatchConfig {
+            characters,
+            alphabets,
+            ..
+        } = self.config.batch;
+        let mut rng = self.rng(epoch, batch, CHARACTERS);
+        let mut order: Vec<usize> = (0..set.num_alphabets()).collect();
+        let mut classes = Vec::with_capacity(characters);
+        let mut owed = 0;
+        for t in 0..order.len() {
+            if classes.len() == characters {
+                break;
+            }
+            let pick = t + rng.random_range(0..order.len() - t);
+            order.swap(t, pick);
+            let range = set.classes_of_alphabet(order[t]);
+            let share = if t < alphabets {
+                characters / alphabets + usize::from(t < characters % alphabets)
+            } else {
+                0
+            };
+            let want = (share + owed).min(characters - classes.len());
+            let take = want.min(range.len());
+            owed = want - take;
+            let mut pool: Vec<usize> = range.collect();
+            for i in 0..take {
+                let j = i + rng.random_range(0..pool.len() - i);
+                pool.swap(i, j);
+                classes.push(pool[i]);
+            }
+        }
+        debug_assert_eq!(classes.len(), characters, "checked by init");
+        classes
+    }
+
+    /// The image indices of batch `batch` of `epoch`, in batch order (drawing-major).
+    pub fn batch_indices(&self, epoch: usize, batch: usize) -> Vec<usize> {
+        let classes = self.batch_classes(epoch, batch);
+        let drawings = self.config.batch.drawings;
+        let per_slot: Vec<Vec<usize>> = classes
+            .iter()
+            .enumerate()
+            .map(|(slot, &class)| self.drawings_of(epoch, batch, slot, class, drawings))
+            .collect();
+        (0..drawings)
+            .flat_map(|j| per_slot.iter().map(move |images| images[j]))
+            .collect()
+    }
+
+    /// `drawings` distinct images of `class`, for `slot` of a batch.
+    fn drawings_of(
+        &self,
+        epoch: usize,
+        batch: usize,
+        slot: usize,
+        class: usize,
+        drawings: usize,
+    ) -> Vec<usize> {
+        let mut rng = self.rng(epoch, batch, 1 + slot as u64);
+        let mut pool: Vec<usize> = self.images.images_of_class(class).collect();
+        for i in 0..drawings {
+            let j = i + rng.random_range(0..pool.len() - i);
+            pool.swap(i, j);
+        }
+        pool.truncate(drawings);
+        pool
+    }
+
+    /// Item `index` of `epoch`: image `index % B` of batch `index / B`.
+    pub fn item(&self, epoch: usize, index: usize) -> GroupItem {
+        let b = self.batch_len();
+        let (batch, position) = (index / b, index % b);
+        let characters = self.config.batch.characters;
+        let (drawing, slot) = (position / characters, position % characters);
+        let class = self.batch_classes(epoch, batch)[slot];
+        let image = self.drawings_of(epoch, batch, slot, class, drawing + 1)[drawing];
+        let pixels = self.images.image(image);
+        let pixels = match &self.config.distortion {
+            Some(distortion) => {
+                distortion.distort(&pixels, &mut self.rng(epoch, index, DISTORTION))
+            }
+            None => pixels,
+        };
+        GroupItem {
+            image: pixels,
+            index: image,
+            slot,
+        }
+    }
+}
+
+impl Dataset<GroupItem> for GroupDataset {
+    /// Item `index` of the current epoch.
+    ///
+    /// # Panics
+    /// When `index >= len()`, as Burn's datasets do.
+    fn get(&self, index: usize) -> Result<GroupItem, DatasetError> {
+        assert!(
+            index < self.len(),
+            "item {index} is out of range for an epoch of {} images",
+            self.len()
+        );
+        Ok(self.item(self.epoch(), index))
+    }
+
+    fn len(&self) -> usize {
+        self.config.batches_per_epoch * self.batch_len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::image_set::tests::toy_set;
+    use std::collections::HashSet;
+
+    fn config(characters: usize, drawings: usize, alphabets: usize) -> GroupDatasetConfig {
+        GroupDatasetConfig::new(
+            GroupedBatchConfig::new()
+                .with_characters(characters)
+                .with_drawings(drawings)
+                .with_alphabets(alphabets),
+        )
+        .with_batches_per_epoch(20)
+        .with_seed(3)
+    }
+
+    #[test]
+    fn every_batch_holds_k_distinct_drawings_of_m_distinct_characters() {
+        // 5 alphabets of 6 characters, 5 drawers each.
+        let groups = config(8, 3, 2).init(toy_set(5, 6, 5)).unwrap();
+        let set = groups.images().clone();
+        for epoch in 0..3 {
+            for batch in 0..20 {
+                let indices = groups.batch_indices(epoch, batch);
+                assert_eq!(indices.len(), 24);
+                let classes = groups.batch_classes(epoch, batch);
+                assert_eq!(classes.iter().collect::<HashSet<_>>().len(), 8, "distinct");
+                for (c, &class) in classes.iter().enumerate() {
+                    let drawings: HashSet<usize> = (0..3).map(|j| indices[j * 8 + c]).collect();
+                    assert_eq!(drawings.len(), 3, "distinct drawings");
+                    assert!(drawings.iter().all(|&i| set.class_of(i) == class));
+                }
+                // 8 characters from 2 alphabets of 6: 4 each.
+                let alphabets: HashSet<usize> =
+                    classes.iter().map(|&c| set.alphabet_of_class(c)).collect();
+                assert_eq!(alphabets.len(), 2, "epoch {epoch} batch {batch}");
+                // The items are the batch, in order.
+                for (p, &index) in indices.iter().enumerate() {
+                    let item = groups.item(epoch, batch * 24 + p);
+                    assert_eq!(item.index, index);
+                    assert_eq!(item.slot, p % 8);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_alphabets_are_made_up_from_the_next() {
+        // 10 characters from 1 alphabet of 6: every batch spills into a second alphabet.
+        let groups = config(10, 2, 1).init(toy_set(4, 6, 2)).unwrap();
+        let set = groups.images();
+        for batch in 0..20 {
+            let classes = groups.batch_classes(0, batch);
+            assert_eq!(classes.iter().collect::<HashSet<_>>().len(), 10);
+            let mut per_alphabet = [0; 4];
+            for &c in &classes {
+                per_alphabet[set.alphabet_of_class(c)] += 1;
+            }
+            per_alphabet.sort();
+            assert_eq!(per_alphabet, [0, 0, 4, 6], "batch {batch}");
+        }
+    }
+
+    #[test]
+    fn every_alphabet_and_character_is_drawn() {
+        let groups = config(4, 2, 2).init(toy_set(5, 6, 3)).unwrap();
+        let seen: HashSet<usize> = (0..20).flat_map(|b| groups.batch_classes(0, b)).collect();
+        assert!(
+            seen.len() > 25,
+            "{} of 30 characters in 20 batches",
+            seen.len()
+        );
+    }
+
+    #[test]
+    fn seeds_and_epochs_change_the_batches_and_nothing_else_does() {
+        let set = Arc::new(toy_set(4, 6, 4));
+        let a = config(6, 2, 2).init(set.clone()).unwrap();
+        let b = config(6, 2, 2).init(set.clone()).unwrap();
+        let other = config(6, 2, 2).with_seed(4).init(set).unwrap();
+        let batches =
+            |g: &GroupDataset, e| (0..5).map(|b| g.batch_indices(e, b)).collect::<Vec<_>>();
+        assert_eq!(batches(&a, 0), batches(&b, 0));
+        assert_ne!(batches(&a, 0), batches(&a, 1));
+        assert_ne!(batches(&a, 0), batches(&other, 0));
+        let distorted = config(6, 2, 2)
+            .with_distortion(Some(DistortionConfig::koch()))
+            .init(toy_set(4, 6, 4))
+            .unwrap();
+        assert_eq!(distorted.item(2, 7).image, distorted.item(2, 7).image);
+        let copy = a.clone();
+        a.set_epoch(5);
+        assert_eq!(copy.get(3).unwrap().index, a.item(5, 3).index);
+        assert_eq!(a.len(), 20 * 12);
+    }
+
+    #[test]
+    fn impossible_batches_are_named_errors() {
+        let message = |c: GroupDatasetConfig| c.init(toy_set(2, 3, 2)).unwrap_err().to_string();
+        assert!(message(config(4, 1, 1)).contains("drawings"));
+        assert!(message(config(1, 2, 1)).contains("characters"));
+        assert!(message(config(4, 2, 0)).contains("alphabets"));
+        let m = message(config(7, 2, 1));
+        assert!(
+            m.contains("7 per batch") && m.contains("6 characters"),
+            "{m}"
+        );
+        let m = message(config(4, 2, 3));
+        assert!(
+            m.contains("3 per batch") && m.contains("2 alphabets"),
+            "{m}"
+        );
+        let m = message(config(4, 3, 1));
+        assert!(
+            m.contains("alphabet00/character01") && m.contains("has 2"),
+            "{m}"
+        );
+        assert!(message(config(4, 2, 1).with_batches_per_epoch(0)).contains("batches_per_epoch"));
+    }
+}

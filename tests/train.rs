@@ -128,9 +128,20 @@ fn a_short_run_learns_one_shot_on_unseen_alphabets() {
 /// The same short run with the episode loss (batches of 16 characters × 2 drawings, as many
 /// images an epoch). Thresholds from `LOSS=episode short_run_seeds` (seeds 1-5):
 ///
-/// THRESHOLD_TABLE
-const EPISODE_LOSS_DROP: f64 = 0.1;
-const EPISODE_ACCURACY: f64 = 0.6;
+/// | seed | loss, epochs 1 to 4 | 5-way one-shot accuracy (1,000 trials) |
+/// |---|---|---|
+/// | 1 | 1.5296, 0.8756, 0.7417, 0.6536 | 88.8% |
+/// | 2 | 1.4841, 0.9235, 0.7597, 0.6380 | 85.9% |
+/// | 3 | 1.4765, 0.8514, 0.7375, 0.6268 | 87.1% |
+/// | 4 | 1.5798, 0.9121, 0.6895, 0.6377 | 85.3% |
+/// | 5 | 1.4985, 0.9059, 0.7479, 0.6026 | 84.9% |
+///
+/// Mean 86.4% (the pair loss: 69.2%), minimum 84.9%, against a worst pair-loss seed of
+/// 70.5%. The test asserts 78%: 6.9 points under the worst episode seed, 7.5 over the best
+/// pair-loss seed, so it fails if the episode loss stops learning more than the pair loss
+/// from the same images. The loss fell by 0.83 to 0.94; the test asserts 0.5.
+const EPISODE_LOSS_DROP: f64 = 0.5;
+const EPISODE_ACCURACY: f64 = 0.78;
 
 #[test]
 fn a_short_run_with_the_episode_loss_learns_more() {
@@ -147,7 +158,7 @@ fn a_short_run_with_the_episode_loss_learns_more() {
     );
     assert!(
         accuracy > EPISODE_ACCURACY,
-        "5-way accuracy {accuracy} is below {EPISODE_ACCURACY}; SEED_RANGE"
+        "5-way accuracy {accuracy} is below {EPISODE_ACCURACY}; 5 seeds gave 84.9-88.8%"
     );
     assert!(dir.path().join("best.bpk").exists());
 }

@@ -421,7 +421,9 @@ impl Trainer {
                                     .into_par_iter()
                                     .map(|i| groups.item(epoch, i))
                                     .collect();
-                                StepBatch::Group(group_batcher.batch(items, &producer_devices[0]))
+                                StepBatch::Group(Box::new(
+                                    group_batcher.batch(items, &producer_devices[0]),
+                                ))
                             }
                         };
                         if sender.send(batch).is_err() {
@@ -450,10 +452,15 @@ impl Trainer {
                                     pair_loss(logits, batch.targets)
                                 }
                                 StepBatch::Group(batch) => {
-                                    let embeddings = model.embed(batch.images);
+                                    let GroupBatch {
+                                        images,
+                                        characters,
+                                        drawings,
+                                    } = *batch;
+                                    let embeddings = model.embed(images);
                                     let logits =
                                         model.head.forward_all(embeddings.clone(), embeddings);
-                                    loss.grouped(logits, batch.characters, batch.drawings)
+                                    loss.grouped(logits, characters, drawings)
                                 }
                             };
                             let value = f64::from(loss.clone().into_scalar::<f32>());
@@ -586,7 +593,7 @@ enum Sampler {
 /// One step's data: a batch of pairs (one share per device), or one grouped batch.
 enum StepBatch {
     Pairs(Vec<PairBatch>),
-    Group(GroupBatch),
+    Group(Box<GroupBatch>),
 }
 
 /// The file [`Trainer::with_epoch_weights`] keeps the weights of `epoch` (0-based) in.

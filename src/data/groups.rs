@@ -9,6 +9,7 @@ use burn::prelude::*;
 use image::GrayImage;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::distortion::DistortionConfig;
 use super::image_set::ImageSet;
@@ -316,6 +317,23 @@ impl GroupDataset {
         let (drawing, slot) = (position / characters, position % characters);
         let class = self.batch_classes(epoch, batch)[slot];
         let image = self.drawings_of(epoch, batch, slot, class, drawing + 1)[drawing];
+        self.load(epoch, index, image, slot)
+    }
+
+    /// The items of batch `batch` of `epoch`, in order: what `item` gives for each of its
+    /// indices, with the batch's characters and drawings drawn once rather than per item,
+    /// and the images decoded and distorted in parallel.
+    pub fn batch(&self, epoch: usize, batch: usize) -> Vec<GroupItem> {
+        let (b, characters) = (self.batch_len(), self.config.batch.characters);
+        self.batch_indices(epoch, batch)
+            .into_par_iter()
+            .enumerate()
+            .map(|(p, image)| self.load(epoch, batch * b + p, image, p % characters))
+            .collect()
+    }
+
+    /// Item `index`: `image` of the set, distorted with the item's own generator.
+    fn load(&self, epoch: usize, index: usize, image: usize, slot: usize) -> GroupItem {
         let pixels = self.images.image(image);
         let pixels = match &self.config.distortion {
             Some(distortion) => {
@@ -388,10 +406,12 @@ mod tests {
                     classes.iter().map(|&c| set.alphabet_of_class(c)).collect();
                 assert_eq!(alphabets.len(), 2, "epoch {epoch} batch {batch}");
                 // The items are the batch, in order.
+                let whole = groups.batch(epoch, batch);
                 for (p, &index) in indices.iter().enumerate() {
                     let item = groups.item(epoch, batch * 24 + p);
                     assert_eq!(item.index, index);
                     assert_eq!(item.slot, p % 8);
+                    assert_eq!((whole[p].index, whole[p].slot), (index, p % 8));
                 }
             }
         }
@@ -441,6 +461,7 @@ mod tests {
             .init(toy_set(4, 6, 4))
             .unwrap();
         assert_eq!(distorted.item(2, 7).image, distorted.item(2, 7).image);
+        assert_eq!(distorted.batch(2, 0)[7].image, distorted.item(2, 7).image);
         let copy = a.clone();
         a.set_epoch(5);
         assert_eq!(copy.get(3).unwrap().index, a.item(5, 3).index);

@@ -415,16 +415,10 @@ impl Trainer {
                                 }
                                 StepBatch::Pairs(batches)
                             }
-                            Sampler::Groups(groups) => {
-                                let b = groups.batch_len();
-                                let items = (step * b..(step + 1) * b)
-                                    .into_par_iter()
-                                    .map(|i| groups.item(epoch, i))
-                                    .collect();
-                                StepBatch::Group(Box::new(
-                                    group_batcher.batch(items, &producer_devices[0]),
-                                ))
-                            }
+                            Sampler::Groups(groups) => StepBatch::Group(Box::new(
+                                group_batcher
+                                    .batch(groups.batch(epoch, step), &producer_devices[0]),
+                            )),
                         };
                         if sender.send(batch).is_err() {
                             return;

@@ -37,6 +37,29 @@ pub enum Error {
         reason: String,
     },
 
+    /// No Omniglot data folder where the data-folder rule looks (see
+    /// [`Omniglot::find`](crate::data::Omniglot::find)).
+    #[error(
+        "no Omniglot data folder: {looked}; fetch the data set with \
+         `cargo run --release --example omniglot_20way -- --download` (or \
+         `siamese::data::download`), or pass the folder holding images_background.zip \
+         and images_evaluation.zip with --data or OMNIGLOT_DIR"
+    )]
+    NoData {
+        /// Where it looked, and what it found there.
+        looked: String,
+    },
+
+    /// Downloading a file failed: no connection, an HTTP error, a body cut short, or a file
+    /// that fails its check. Nothing is left behind that looks complete.
+    #[error("download of {url} failed: {reason}")]
+    Download {
+        /// The address asked for.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A named item (alphabet, character, drawer, label) does not exist.
     #[error("{kind} {name:?} not found{}", available_hint(available))]
     NotFound {

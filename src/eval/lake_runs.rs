@@ -1,7 +1,7 @@
 //! Lake's 20 official runs of 20-way one-shot classification (`all_runs.zip`).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufReader, Cursor, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,6 +15,9 @@ use crate::{Error, Result};
 
 /// Name of the file in each run folder that pairs test items with training images.
 pub const CLASS_LABELS: &str = "class_labels.txt";
+
+/// The official `all_runs.zip` (353 KB, MIT licence), shipped in `assets/omniglot/`.
+const OFFICIAL_RUNS_ZIP: &[u8] = include_bytes!("../../assets/omniglot/all_runs.zip");
 
 /// Most bytes a `class_labels.txt` may have (the official ones have under 1 KB).
 const MAX_LABELS_BYTES: usize = 1 << 20;
@@ -54,8 +57,33 @@ impl LakeRuns {
     /// there is no run, a `class_labels.txt` is malformed or names an image that is not
     /// there, and [`Error::Image`] naming the image that does not decode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let mut source = Source::open(path)?;
+        Self::read(Source::open(path.as_ref())?)
+    }
+
+    /// The official runs, from the copy of `all_runs.zip` built into the crate: no data
+    /// folder needed. They are the same episodes as [`LakeRuns::open`] reads from the
+    /// official file (a test compares them).
+    ///
+    /// ```
+    /// use siamese::eval::LakeRuns;
+    ///
+    /// let runs = LakeRuns::official()?;
+    /// assert_eq!(runs.names().len(), 20);
+    /// assert!(runs.episodes().iter().all(|run| run.n_way() == 20 && run.queries().len() == 20));
+    /// # Ok::<(), siamese::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// None in practice: the archive is checked by the crate's tests; a failure would be
+    /// reported as for [`LakeRuns::open`] with the path `all_runs.zip (built in)`.
+    pub fn official() -> Result<Self> {
+        Self::read(Source::zip(
+            Box::new(Cursor::new(OFFICIAL_RUNS_ZIP)),
+            PathBuf::from("all_runs.zip (built in)"),
+        )?)
+    }
+
+    fn read(mut source: Source) -> Result<Self> {
         let runs = source.runs()?;
         if runs.is_empty() {
             return Err(layout(
@@ -165,7 +193,7 @@ enum Source {
     /// An archive and the folder inside it that holds the runs (`""` or `"all_runs/"`).
     Zip {
         path: PathBuf,
-        archive: Box<ZipArchive<File>>,
+        archive: Box<ZipArchive<Box<dyn ReadSeek>>>,
         prefix: String,
     },
     /// A folder that holds the runs.
@@ -189,8 +217,13 @@ impl Source {
 
     fn open_zip(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let archive = ZipArchive::new(file)
-            .map_err(|e| layout(path.to_path_buf(), format!("not a readable zip: {e}")))?;
+        Self::zip(Box::new(BufReader::new(file)), path.to_path_buf())
+    }
+
+    /// Runs in the zip `reader`, shown as `path` in errors.
+    fn zip(reader: Box<dyn ReadSeek>, path: PathBuf) -> Result<Self> {
+        let archive = ZipArchive::new(reader)
+            .map_err(|e| layout(path.clone(), format!("not a readable zip: {e}")))?;
         // The runs sit at the top, or under one folder.
         let prefix = archive
             .file_names()
@@ -202,7 +235,7 @@ impl Source {
             .min_by_key(String::len)
             .unwrap_or_default();
         Ok(Source::Zip {
-            path: path.to_path_buf(),
+            path,
             archive: Box::new(archive),
             prefix,
         })
@@ -281,6 +314,10 @@ impl Source {
     }
 }
 
+/// A zip file or bytes in memory.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
 /// `run` followed by digits.
 fn is_run_name(name: &str) -> bool {
     name.strip_prefix("run")
@@ -295,6 +332,34 @@ mod tests {
     use zip::write::SimpleFileOptions;
 
     use super::*;
+
+    /// The built-in copy is the official file, byte for byte (the SHA-256 that the data
+    /// set's distribution lists), and reads as the same runs as that file on disk.
+    #[test]
+    fn official_runs_are_the_official_file() {
+        use sha2::{Digest, Sha256};
+        let sum: String = Sha256::digest(OFFICIAL_RUNS_ZIP)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            sum,
+            "437c1eeab0af8484112e1b4cc0f3d541ec727f7c47b9b202da738af9dfd6c325"
+        );
+
+        let built_in = LakeRuns::official().unwrap();
+        let on_disk =
+            LakeRuns::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/omniglot")).unwrap();
+        assert_eq!(built_in.names(), on_disk.names());
+        assert_eq!(built_in.names().len(), 20);
+        for (a, b) in built_in.episodes().iter().zip(on_disk.episodes()) {
+            assert_eq!((a.n_way(), a.n_queries()), (20, 20));
+            assert_eq!(a.labels(), b.labels());
+            assert_eq!(a.class_names(), b.class_names());
+            assert_eq!(a.supports(), b.supports());
+            assert_eq!(a.queries(), b.queries());
+        }
+    }
 
     /// An Omniglot-style PNG (black ink on white) with one ink pixel at `(x, 0)`.
     fn png(x: u32) -> Vec<u8> {

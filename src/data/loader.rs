@@ -44,6 +44,50 @@ impl Part {
             Part::BackgroundSmall2 => "images_background_small2",
         }
     }
+
+    /// Alphabets in the official part.
+    pub fn alphabets(self) -> usize {
+        match self {
+            Part::Background => 30,
+            Part::Evaluation => 20,
+            Part::BackgroundSmall1 | Part::BackgroundSmall2 => 5,
+        }
+    }
+
+    /// Characters in the official part.
+    pub fn characters(self) -> usize {
+        match self {
+            Part::Background => 964,
+            Part::Evaluation => 659,
+            Part::BackgroundSmall1 => 136,
+            Part::BackgroundSmall2 => 156,
+        }
+    }
+
+    /// Images in the official part: 20 drawings of each character.
+    pub fn images(self) -> usize {
+        20 * self.characters()
+    }
+
+    /// Whether `set` has the official part's counts of alphabets, characters and images.
+    ///
+    /// # Errors
+    /// [`Error::Layout`] naming `path` and the counts that differ.
+    pub fn check(self, set: &ImageSet, path: &Path) -> Result<()> {
+        let found = (set.num_alphabets(), set.num_classes(), set.len());
+        let expected = (self.alphabets(), self.characters(), self.images());
+        if found != expected {
+            return Err(Error::Layout {
+                path: path.into(),
+                reason: format!(
+                    "{self} has {} alphabets, {} characters and {} images, but this has \
+                     {}, {} and {}",
+                    expected.0, expected.1, expected.2, found.0, found.1, found.2
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Part {
@@ -110,7 +154,13 @@ impl Omniglot {
         }
         Err(Error::Layout {
             path: self.root.clone(),
-            reason: format!("neither {0}.zip nor a folder {0}/ is here", part.name()),
+            reason: format!(
+                "neither {0}.zip nor a folder {0}/ is here; `cargo run --release --example \
+                 omniglot_20way -- --download --data {1}` (or `siamese::data::download`) \
+                 fetches it",
+                part.name(),
+                self.root.display()
+            ),
         })
     }
 

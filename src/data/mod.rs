@@ -49,10 +49,13 @@
 mod batcher;
 mod decode;
 mod distortion;
+#[cfg(feature = "download")]
+mod download;
 mod group_batcher;
 mod groups;
 mod image_set;
 mod loader;
+mod location;
 mod pairs;
 mod preprocess;
 mod splits;
@@ -60,12 +63,15 @@ mod splits;
 pub use batcher::{PairBatch, PairBatcher};
 pub use decode::{MAX_PNG_BYTES, decode_png};
 pub use distortion::{AffineDistortion, DistortionConfig};
+#[cfg(feature = "download")]
+pub use download::{DownloadConfig, OFFICIAL_URL, download, download_to_cache};
 pub use group_batcher::{GroupBatch, GroupBatcher};
 pub use groups::{GroupDataset, GroupDatasetConfig, GroupItem, GroupedBatchConfig};
 #[cfg(test)]
 pub(crate) use image_set::tests::toy_set;
 pub use image_set::{ImageSet, LabeledImage};
 pub use loader::{Omniglot, Part};
+pub use location::{OMNIGLOT_DIR, cache_dir};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
 pub use preprocess::{
     ImageInput, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image, load_image, prepare,

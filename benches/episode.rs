@@ -4,8 +4,8 @@
 //! 16,000 encoder passes). The embed-once path should approach a 20× speed-up.
 //!
 //! ```text
-//! OMNIGLOT_DIR=../shared/omniglot cargo bench --bench episode
-//! OMNIGLOT_DIR=../shared/omniglot SIAMESE_BENCH_RUNS=4 cargo bench --bench episode
+//! cargo bench --bench episode
+//! SIAMESE_BENCH_RUNS=4 cargo bench --bench episode
 //! ```
 //!
 //! Criterion reports trials per second. After each network and device, the bench prints
@@ -16,8 +16,8 @@
 //! minutes on a CPU (eight minutes on a 2-core one), ten times over for criterion's
 //! samples: ask for it with `SIAMESE_BENCH_PRESETS=compact,koch`. `SIAMESE_BENCH_RUNS=N`
 //! scores only the first `N` runs (20 trials each), `SIAMESE_BENCH_DEVICES` picks the
-//! devices (see `benches/common/mod.rs`). Without `OMNIGLOT_DIR` the bench says so and
-//! measures nothing.
+//! devices (see `benches/common/mod.rs`). The runs are the copy built into the crate
+//! ([`LakeRuns::official`]): no data folder is needed.
 
 mod common;
 
@@ -70,19 +70,7 @@ fn timed<S: Scorer>(
 }
 
 fn episodes(c: &mut Criterion) {
-    let Some(dir) = std::env::var_os("OMNIGLOT_DIR") else {
-        eprintln!(
-            "skipping the episode bench: set OMNIGLOT_DIR to the Omniglot folder (with all_runs.zip)"
-        );
-        return;
-    };
-    let runs = match LakeRuns::open(&dir) {
-        Ok(runs) => runs,
-        Err(e) => {
-            eprintln!("skipping the episode bench: {e}");
-            return;
-        }
-    };
+    let runs = LakeRuns::official().expect("the built-in official runs load");
     let n_runs = std::env::var("SIAMESE_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

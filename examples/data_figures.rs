@@ -3,7 +3,7 @@
 //! distortions on (batch 128, flex device), for inputs of 105 and 52 pixels.
 //!
 //! ```text
-//! cargo run --release --example data_figures -- --data ../shared/omniglot
+//! cargo run --release --example data_figures
 //! ```
 
 use std::path::PathBuf;
@@ -24,9 +24,10 @@ mod common;
 #[derive(Parser, Debug)]
 #[command(about = "Load time, peak memory and pair throughput of the Omniglot data module")]
 struct Args {
-    /// Folder holding the Omniglot zips.
-    #[arg(long, default_value = "../shared/omniglot")]
-    data: PathBuf,
+    /// The Omniglot folder (the official zips or their extracted folders). Default:
+    /// $OMNIGLOT_DIR, then the download cache (`omniglot_20way --download` fills it).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Batches to time for each measurement.
     #[arg(long, default_value_t = 20)]
     batches: usize,
@@ -52,7 +53,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> siamese::Result<()> {
     let args = Args::parse();
-    let omniglot = Omniglot::open(&args.data)?;
+    let omniglot = Omniglot::find(args.data.as_deref())?;
     let zip = omniglot.locate(Part::Background)?;
     println!("cores (rayon threads): {}", rayon::current_num_threads());
     println!(

@@ -1,7 +1,7 @@
 //! The one-shot figures of the baselines, and the evaluator's speed with the paper's network.
 //!
 //! ```text
-//! cargo run --release --example eval_figures -- --data ../shared/omniglot --seed 0
+//! cargo run --release --example eval_figures -- --seed 0
 //! ```
 //!
 //! Prints the accuracy (with its Wilson 95% interval) of pixel nearest neighbour and of
@@ -26,9 +26,10 @@ mod common;
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// The Omniglot folder: all_runs.zip and images_evaluation.zip (or their folders).
+    /// The Omniglot folder (the official zips or their extracted folders). Default:
+    /// $OMNIGLOT_DIR, then the download cache (`omniglot_20way --download` fills it).
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// Seed of Koch's protocol draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -73,13 +74,13 @@ fn main() -> std::process::ExitCode {
 fn run() -> siamese::Result<()> {
     let args = Args::parse();
 
-    let runs = LakeRuns::open(&args.data)?;
+    let runs = LakeRuns::official()?;
     baselines(
         "Official runs (20 runs of 20-way one-shot, all_runs.zip):",
         runs.episodes(),
     )?;
 
-    let evaluation = Omniglot::open(&args.data)?.evaluation()?;
+    let evaluation = Omniglot::find(args.data.as_deref())?.evaluation()?;
     let koch = KochProtocolConfig::new()
         .with_seed(args.seed)
         .episodes(&evaluation, Some(&EVALUATION_RUN_ALPHABETS))?;

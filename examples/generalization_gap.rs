@@ -2,7 +2,7 @@
 //! learnt over to new ones?
 //!
 //! ```text
-//! cargo run --release --example generalization_gap -- --data ../shared/omniglot \
+//! cargo run --release --example generalization_gap -- \
 //!     --weights runs/long/training/best.bpk --weights weights/compact.bpk
 //! ```
 //!
@@ -33,9 +33,10 @@ mod common;
 #[derive(Parser, Debug)]
 #[command(about = "One-shot accuracy on the training alphabets beside the held-out ones")]
 struct Args {
-    /// The Omniglot folder (the official zips or their extracted folders).
+    /// The Omniglot folder (the official zips or their extracted folders). Default:
+    /// $OMNIGLOT_DIR, then the download cache (`omniglot_20way --download` fills it).
     #[arg(long)]
-    data: PathBuf,
+    data: Option<PathBuf>,
     /// Trained weights (a .bpk with its .json beside it); repeat to compare several.
     /// Default: the compact network shipped in the crate.
     #[arg(long)]
@@ -69,11 +70,11 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<()> {
     let args = Args::parse();
     let device = siamese::device::device(&args.device)?;
-    let omniglot = Omniglot::open(&args.data)?;
+    let omniglot = Omniglot::find(args.data.as_deref())?;
     eprintln!("loading images_background and images_evaluation ...");
     let background = omniglot.background()?;
     let evaluation = omniglot.evaluation()?;
-    let runs = LakeRuns::open(&args.data)?;
+    let runs = LakeRuns::official()?;
 
     // Koch's protocol needs 20 characters per alphabet; 4 of the 30 background ones have fewer.
     let wide: Vec<&str> = background

@@ -5,7 +5,7 @@
 //! as Omniglot stores them: black ink on white.
 //!
 //! ```text
-//! cargo run --release --example pair_grid -- --data ../shared/omniglot --out pairs.png
+//! cargo run --release --example pair_grid -- --out pairs.png
 //! ```
 
 use std::path::PathBuf;
@@ -19,9 +19,10 @@ mod common;
 #[derive(Parser, Debug)]
 #[command(about = "Writes a PNG grid of sampled Omniglot pairs, plain and distorted")]
 struct Args {
-    /// Folder holding the Omniglot zips (or their extracted folders).
-    #[arg(long, default_value = "../shared/omniglot")]
-    data: PathBuf,
+    /// The Omniglot folder (the official zips or their extracted folders). Default:
+    /// $OMNIGLOT_DIR, then the download cache (`omniglot_20way --download` fills it).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// The PNG to write.
     #[arg(long, default_value = "pair_grid.png")]
     out: PathBuf,
@@ -59,7 +60,7 @@ fn run() -> siamese::Result<()> {
             ));
         }
     };
-    let images = Omniglot::open(&args.data)?.load(part)?;
+    let images = Omniglot::find(args.data.as_deref())?.load(part)?;
     println!("{images}");
     let base = PairDatasetConfig::evaluation()
         .with_seed(args.seed)

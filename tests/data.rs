@@ -1,5 +1,6 @@
 //! The data module end to end: bad input on small files written here, and the real
-//! Omniglot from `$OMNIGLOT_DIR` (skipped, visibly, when it is not set).
+//! Omniglot from the data folder (`$OMNIGLOT_DIR` or the download cache; a test fails
+//! with the command that fetches it when there is none).
 
 use std::collections::HashSet;
 use std::io::{Cursor, Write};
@@ -439,10 +440,9 @@ proptest! {
 // The real data
 
 /// The background set, loaded once for all tests of this binary.
-fn background() -> Option<&'static ImageSet> {
+fn background() -> &'static ImageSet {
     static SET: OnceLock<ImageSet> = OnceLock::new();
-    let omniglot = omniglot()?;
-    Some(SET.get_or_init(|| omniglot.background().unwrap()))
+    SET.get_or_init(|| omniglot().background().unwrap())
 }
 
 fn assert_counts(set: &ImageSet, alphabets: usize, characters: usize, images: usize) {
@@ -462,9 +462,7 @@ fn assert_counts(set: &ImageSet, alphabets: usize, characters: usize, images: us
 
 #[test]
 fn real_background_and_evaluation_have_the_published_counts() {
-    let (Some(omniglot), Some(background)) = (omniglot(), background()) else {
-        return;
-    };
+    let (omniglot, background) = (omniglot(), background());
     assert_counts(background, 30, 964, 19_280);
     assert_eq!(
         background.character_name(0),
@@ -481,6 +479,20 @@ fn real_background_and_evaluation_have_the_published_counts() {
 
     let evaluation = omniglot.evaluation().unwrap();
     assert_counts(&evaluation, 20, 659, 13_180);
+    // Part's official counts are these, and what a download is checked against.
+    let path = std::path::Path::new("images_background.zip");
+    Part::Background.check(background, path).unwrap();
+    Part::Evaluation.check(&evaluation, path).unwrap();
+    let wrong = Part::Evaluation
+        .check(background, path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.contains("images_background.zip")
+            && wrong.contains("20 alphabets, 659 characters and 13180 images")
+            && wrong.contains("30, 964 and 19280"),
+        "{wrong}"
+    );
     let runs = evaluation
         .subset(Some(&EVALUATION_RUN_ALPHABETS), None)
         .unwrap();
@@ -493,15 +505,14 @@ fn real_background_and_evaluation_have_the_published_counts() {
 
 #[test]
 fn real_small_sets_load_and_are_part_of_the_background() {
-    let (Some(omniglot), Some(background)) = (omniglot(), background()) else {
-        return;
-    };
+    let (omniglot, background) = (omniglot(), background());
     for (part, alphabets, images) in [
         (Part::BackgroundSmall1, 5, 2720),
         (Part::BackgroundSmall2, 5, 3120),
     ] {
         let small = omniglot.load(part).unwrap();
         assert_counts(&small, alphabets, images / 20, images);
+        part.check(&small, &omniglot.locate(part).unwrap()).unwrap();
         assert_eq!(small.name(), part.name());
         for image in (0..small.len()).step_by(37) {
             let class = background
@@ -519,7 +530,7 @@ fn real_small_sets_load_and_are_part_of_the_background() {
 
 #[test]
 fn real_zip_and_extracted_folder_give_identical_stores() {
-    let Some(omniglot) = omniglot() else { return };
+    let omniglot = omniglot();
     let zip_path = omniglot.locate(Part::BackgroundSmall1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
@@ -542,9 +553,7 @@ fn real_zip_and_extracted_folder_give_identical_stores() {
 
 #[test]
 fn real_koch_split_has_12_4_4_drawers() {
-    let Some(background) = background() else {
-        return;
-    };
+    let background = background();
     let train = background.subset(None, Some(&KOCH_TRAIN_DRAWERS)).unwrap();
     let validation = background
         .subset(None, Some(&KOCH_VALIDATION_DRAWERS))
@@ -560,9 +569,7 @@ fn real_koch_split_has_12_4_4_drawers() {
 
 #[test]
 fn real_pairs_are_balanced_labelled_and_reproducible() {
-    let Some(background) = background() else {
-        return;
-    };
+    let background = background();
     let n = 10_000;
     let pairs = PairDatasetConfig::training()
         .with_seed(11)
@@ -637,9 +644,7 @@ fn real_pairs_are_balanced_labelled_and_reproducible() {
 
 #[test]
 fn real_distortions_keep_the_size_and_move_ink() {
-    let Some(background) = background() else {
-        return;
-    };
+    let background = background();
     let plain = PairDatasetConfig::evaluation()
         .with_seed(3)
         .init(background.clone())
@@ -678,9 +683,7 @@ fn real_distortions_keep_the_size_and_move_ink() {
 
 #[test]
 fn real_batches_have_the_encoder_shape() {
-    let Some(background) = background() else {
-        return;
-    };
+    let background = background();
     let device = siamese::device::default_device().unwrap();
     let pairs = PairDatasetConfig::training()
         .with_pairs_per_epoch(16)

@@ -1,6 +1,6 @@
 //! The eval module end to end: scorers through the evaluator on synthetic episodes, the
 //! network's two scoring paths against each other, and the real Omniglot runs and
-//! evaluation set from `$OMNIGLOT_DIR` (skipped, visibly, when it is not set).
+//! evaluation set from the data folder (`$OMNIGLOT_DIR` or the download cache).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use siamese::eval::{
 use siamese::{Result, SiameseConfig};
 
 mod common;
-use common::{evaluation_set, omniglot_dir};
+use common::evaluation_set;
 
 // ---------------------------------------------------------------------------------------
 // Synthetic data
@@ -279,8 +279,7 @@ siamese::device_tests! {
 
 #[test]
 fn modified_hausdorff_makes_lakes_38_8_percent_errors_on_the_official_runs() {
-    let Some(dir) = omniglot_dir() else { return };
-    let runs = LakeRuns::open(dir.join("all_runs.zip")).unwrap();
+    let runs = LakeRuns::official().unwrap();
     assert_eq!(runs.episodes().len(), 20);
     assert!(
         runs.episodes()
@@ -309,7 +308,7 @@ fn modified_hausdorff_makes_lakes_38_8_percent_errors_on_the_official_runs() {
 
 #[test]
 fn koch_protocol_on_the_evaluation_set() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let config = KochProtocolConfig::new().with_seed(11);
     let episodes = config
         .episodes(set, Some(&EVALUATION_RUN_ALPHABETS))
@@ -375,7 +374,7 @@ fn koch_protocol_on_the_evaluation_set() {
 
 #[test]
 fn five_shot_on_the_evaluation_set() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let episodes = RandomEpisodesConfig::new(20, 5)
         .with_episodes(4)
         .with_seed(5)

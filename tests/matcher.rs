@@ -1,6 +1,6 @@
 //! The matcher end to end: bad input on synthetic images (always), and one-shot matching
-//! of real Omniglot characters with trained weights (from `$OMNIGLOT_DIR`; skipped,
-//! visibly, when it is not set).
+//! of real Omniglot characters with trained weights (from the data folder:
+//! `$OMNIGLOT_DIR` or the download cache).
 
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage};
 use siamese::data::{ImageSet, load_image};
@@ -76,7 +76,7 @@ fn labels_of(ranking: &[Match]) -> Vec<&str> {
 
 #[test]
 fn one_drawing_per_character_classifies_the_other_drawers_well_above_chance() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let model = trained();
     let others: Vec<u8> = (3..=20).collect();
     for alphabet in ALPHABETS {
@@ -125,7 +125,7 @@ fn one_drawing_per_character_classifies_the_other_drawers_well_above_chance() {
 
 #[test]
 fn a_saved_gallery_loads_with_identical_rankings_and_only_for_its_network() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let model = trained();
     let matcher = gallery(set, ALPHABETS[0], &[1, 2], &model).with_aggregation(Aggregation::Max);
     let (_, images) = queries(set, ALPHABETS[0], &[5, 9]);
@@ -158,7 +158,7 @@ fn a_saved_gallery_loads_with_identical_rankings_and_only_for_its_network() {
 
 #[test]
 fn inverted_rgb_and_file_copies_rank_like_the_original() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let model = trained();
     let matcher = gallery(set, ALPHABETS[1], &[1], &model);
     let dir = tempfile::tempdir().unwrap();
@@ -213,7 +213,7 @@ fn inverted_rgb_and_file_copies_rank_like_the_original() {
 
 #[test]
 fn verify_is_symmetric_and_a_calibrated_threshold_separates_new_pairs() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let mut matcher = Matcher::new(trained());
     // Same-character pairs (drawers d and d + 1) and different-character pairs (one
     // character against the next), within one alphabet: calibrated on one, measured on
@@ -265,7 +265,7 @@ fn verify_is_symmetric_and_a_calibrated_threshold_separates_new_pairs() {
 
 #[test]
 fn a_gallery_folder_and_a_query_folder_match_like_memory() {
-    let Some(set) = evaluation_set() else { return };
+    let set = evaluation_set();
     let model = trained();
     let dir = tempfile::tempdir().unwrap();
     let (gallery_dir, query_dir) = (dir.path().join("gallery"), dir.path().join("queries"));

@@ -1,4 +1,4 @@
-//! The trainer on real data (`$OMNIGLOT_DIR`) and on tiny runs.
+//! The trainer on real data (`$OMNIGLOT_DIR` or the download cache) and on tiny runs.
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
@@ -98,7 +98,7 @@ fn short_run(
 /// in every run; the test asserts 0.1.
 #[test]
 fn a_short_run_learns_one_shot_on_unseen_alphabets() {
-    let Some(omniglot) = omniglot() else { return };
+    let omniglot = omniglot();
     let (losses, accuracy, dir) = short_run(&omniglot, 3, LossConfig::Pairs);
     println!("losses {losses:?}");
     assert!(
@@ -145,7 +145,7 @@ const EPISODE_ACCURACY: f64 = 0.78;
 
 #[test]
 fn a_short_run_with_the_episode_loss_learns_more() {
-    let Some(omniglot) = omniglot() else { return };
+    let omniglot = omniglot();
     let (losses, accuracy, dir) = short_run(&omniglot, 3, episode_16());
     println!("losses {losses:?}");
     assert!(
@@ -170,7 +170,7 @@ fn a_short_run_with_the_episode_loss_learns_more() {
 #[test]
 #[ignore]
 fn short_run_seeds() {
-    let Some(omniglot) = omniglot() else { return };
+    let omniglot = omniglot();
     let seeds: Vec<u64> = std::env::var("SEEDS")
         .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
         .unwrap_or_else(|_| vec![1, 2, 3, 4, 5]);
@@ -202,15 +202,14 @@ fn short_run_seeds() {
     );
 }
 
-fn small_data() -> Option<(ImageSet, Vec<Episode>)> {
-    let omniglot = omniglot()?;
-    let train = omniglot
+fn small_data() -> (ImageSet, Vec<Episode>) {
+    let train = omniglot()
         .load(Part::BackgroundSmall1)
         .unwrap()
         .subset(Some(&["Latin"]), None)
         .unwrap();
     let validation = five_way(&train, 2, 9);
-    Some((train, validation))
+    (train, validation)
 }
 
 fn weights(model: &siamese::Siamese) -> Vec<f32> {
@@ -244,9 +243,7 @@ fn resuming_an_episode_run_gives_the_weights_of_an_unbroken_run() {
 }
 
 fn resuming_matches_an_unbroken_run(tiny: fn(&std::path::Path, u64) -> TrainingConfig) {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let start = SiameseConfig::compact().init(&device);
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -288,9 +285,7 @@ fn resuming_matches_an_unbroken_run(tiny: fn(&std::path::Path, u64) -> TrainingC
 
 #[test]
 fn a_corrupted_checkpoint_is_named() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let trainer = Trainer::new(
@@ -334,9 +329,7 @@ fn fit(
 
 #[test]
 fn resuming_with_other_settings_names_them() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     fit(
@@ -364,9 +357,7 @@ fn resuming_with_other_settings_names_them() {
 
 #[test]
 fn a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // One good epoch, then a model whose head bias is NaN.
@@ -407,7 +398,7 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_checkpoint() {
 
 siamese::device_tests! {
     fn tiny_training_runs_on_every_device(device) {
-        let Some((train, validation)) = small_data() else { return };
+        let (train, validation) = small_data();
         let dir = tempfile::tempdir().unwrap();
         let outcome = Trainer::new(tiny(dir.path(), 4).with_epochs(1).with_pairs_per_epoch(32), train, validation, &device)
             .unwrap()
@@ -421,9 +412,7 @@ siamese::device_tests! {
 
 #[test]
 fn a_zero_layer_rate_freezes_that_layer_while_the_others_train() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let start = SiameseConfig::compact().init(&device);
     let dir = tempfile::tempdir().unwrap();
@@ -493,9 +482,7 @@ fn one_and_two_devices(
 
 #[test]
 fn data_parallel_steps_give_the_weights_of_one_device() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     // Without batch norm, a step on two halves is the step on the whole batch.
     let model = SiameseConfig::new(EncoderConfig::compact().with_batch_norm(false));
     let start = model.init(&siamese::device::default_device().unwrap());
@@ -531,9 +518,7 @@ fn data_parallel_steps_give_the_weights_of_one_device() {
 
 #[test]
 fn data_parallel_batch_norm_averages_the_running_statistics() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let start = SiameseConfig::compact().init(&siamese::device::default_device().unwrap());
     // One step, so both runs see the same weights when they update the statistics.
     let config = |dir: &std::path::Path| tiny(dir, 8).with_epochs(1).with_pairs_per_epoch(16);
@@ -577,9 +562,7 @@ fn data_parallel_batch_norm_averages_the_running_statistics() {
 
 #[test]
 fn grouped_losses_train_on_one_device() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let err = Trainer::new(tiny_episode(dir.path(), 1), train, validation, &device)
@@ -596,9 +579,7 @@ fn grouped_losses_train_on_one_device() {
 
 #[test]
 fn epoch_weights_are_kept_when_asked_and_differ() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     Trainer::new(tiny_episode(dir.path(), 2), train, validation, &device)
@@ -620,9 +601,7 @@ fn epoch_weights_are_kept_when_asked_and_differ() {
 
 #[test]
 fn data_parallel_needs_a_pair_per_device() {
-    let Some((train, validation)) = small_data() else {
-        return;
-    };
+    let (train, validation) = small_data();
     let device = siamese::device::default_device().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let trainer = || {

@@ -60,6 +60,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A file has more bytes than its kind may have (a device, a pipe, or a file that is
+    /// not what it claims to be): it is refused before it can fill the memory.
+    #[error("{}: more than {limit} bytes, the most {what} may have", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// What it was read as ("a weights file", "an image", ...).
+        what: &'static str,
+        /// The most bytes accepted.
+        limit: u64,
+    },
+
     /// A named item (alphabet, character, drawer, label) does not exist.
     #[error("{kind} {name:?} not found{}", available_hint(available))]
     NotFound {

@@ -107,21 +107,13 @@ pub fn prepare(image: &DynamicImage) -> Result<GrayImage> {
 /// ```
 ///
 /// # Errors
-/// [`Error::Io`] naming the file when it cannot be read, [`Error::Image`] naming it when
-/// it is larger than [`MAX_IMAGE_BYTES`], is not an image, does not decode, is larger than
-/// [`MAX_IMAGE_SIDE`] or has no pixels.
+/// [`Error::Io`] naming the file when it cannot be read, [`Error::TooLarge`] naming it
+/// when it has more than [`MAX_IMAGE_BYTES`] (a device or pipe included), [`Error::Image`]
+/// naming it when it is not an image, does not decode, is larger than [`MAX_IMAGE_SIDE`]
+/// or has no pixels.
 pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
     let path = path.as_ref();
-    let size = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
-    if size > MAX_IMAGE_BYTES {
-        return Err(Error::Image {
-            path: path.to_path_buf(),
-            reason: format!("{size} bytes is larger than the {MAX_IMAGE_BYTES} bytes accepted"),
-        });
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::read_bounded(path, crate::io::FileKind::Image)?;
     decode_image(&bytes, path)
 }
 
@@ -371,6 +363,25 @@ pub fn to_input(image: &GrayImage, size: usize) -> Vec<f32> {
 mod tests {
     use super::*;
     use image::{ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
+
+    /// `match_images --query /dev/zero` used to read until the memory ran out: the size
+    /// check trusted `metadata().len()`, which is 0 for a device.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_endless_device_as_an_image_is_refused_at_the_bound() {
+        let err = load_image("/dev/zero").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TooLarge {
+                    limit: MAX_IMAGE_BYTES,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("/dev/zero"), "{err}");
+    }
 
     #[test]
     fn native_size_is_an_exact_rescale() {

@@ -63,7 +63,7 @@ pub(super) fn write(path: &Path, header: &Header, embeddings: &[f32]) -> Result<
 /// [`Error::Io`] when it cannot be read; [`Error::Checkpoint`] naming it when it is not a
 /// gallery file, is truncated, or its parts disagree.
 pub(super) fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::read_bounded(path, crate::io::FileKind::Gallery)?;
     let fail = |reason: String| Error::checkpoint(path, reason);
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(fail(

@@ -44,7 +44,7 @@ impl SiameseConfig {
     /// is not a valid configuration.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let json = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let json = crate::io::read_text(path, crate::io::FileKind::Config)?;
         Self::parse(&json).map_err(|reason| Error::checkpoint(path, reason))
     }
 
@@ -189,8 +189,9 @@ impl Siamese {
     /// tensors at fault).
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
+        // The weights first, so that a missing .bpk is reported as such, not as its .json.
+        let weights = crate::io::read_bounded(path, crate::io::FileKind::Weights)?;
         let config = SiameseConfig::read(config_path(path))?;
-        let weights = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::assemble(&config, weights, device).map_err(|reason| Error::checkpoint(path, reason))
     }
 
@@ -330,8 +331,13 @@ mod tests {
         let path = dir.path().join("model.bpk");
         SiameseConfig::compact().init(&device).save(&path).unwrap();
 
-        // Missing weights.
+        // Missing weights are reported as the weights, not as their configuration.
         let missing = dir.path().join("absent.bpk");
+        let err = Siamese::load(&missing, &device).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err:?}");
+        assert!(err.to_string().contains("absent.bpk"), "{err}");
+        // Weights without their configuration name the configuration.
+        std::fs::copy(&path, &missing).unwrap();
         let err = Siamese::load(&missing, &device).unwrap_err();
         assert!(err.to_string().contains("absent.json"), "{err}");
 
@@ -357,6 +363,22 @@ mod tests {
         // Corrupt configuration.
         std::fs::write(config_path(&path), "{ not json").unwrap();
         let err = Siamese::load(&path, &device).unwrap_err();
+        assert!(err.to_string().contains("model.json"), "{err}");
+    }
+
+    /// A configuration that is a link to an endless device is refused at the bound (it
+    /// used to be read until the memory ran out).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_configuration_linked_to_an_endless_device_is_refused() {
+        let device = crate::device::default_device().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        SiameseConfig::compact().init(&device).save(&path).unwrap();
+        std::fs::remove_file(config_path(&path)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", config_path(&path)).unwrap();
+        let err = Siamese::load(&path, &device).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
         assert!(err.to_string().contains("model.json"), "{err}");
     }
 

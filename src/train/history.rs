@@ -59,7 +59,7 @@ pub fn write_csv(history: &[EpochRecord], path: &Path) -> Result<()> {
 /// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] naming the line that
 /// does not parse.
 pub fn read_csv(path: &Path) -> Result<Vec<EpochRecord>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::io::read_text(path, crate::io::FileKind::History)?;
     parse_csv(&text, path)
 }
 

@@ -1,0 +1,147 @@
+//! Reading the files a user names, with a bound on what each kind may take.
+//!
+//! A size from `metadata()` is no bound: it is 0 for a device or a pipe, and a link can
+//! point at `/dev/zero`. Every read of a user-named file goes through [`read_bounded`],
+//! which stops one byte past the limit of its [`FileKind`] whatever the file is.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// What a file is, and so the most bytes it may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// An image of the user's (any format; [`crate::data::MAX_IMAGE_BYTES`]).
+    Image,
+    /// A network's weights (`.bpk`): Koch's network takes 156 MB.
+    Weights,
+    /// A JSON configuration beside weights or in a training folder.
+    Config,
+    /// A training history (`history.csv`).
+    History,
+    /// A matcher's saved gallery.
+    Gallery,
+    /// A training checkpoint (weights, optimiser state and run state).
+    Checkpoint,
+}
+
+impl FileKind {
+    /// The most bytes a file of this kind may have.
+    pub(crate) fn limit(self) -> u64 {
+        match self {
+            FileKind::Image => crate::data::MAX_IMAGE_BYTES,
+            FileKind::Weights => 1 << 30,
+            FileKind::Config => 1 << 20,
+            FileKind::History => 64 << 20,
+            FileKind::Gallery => 1 << 30,
+            FileKind::Checkpoint => 4 << 30,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            FileKind::Image => "an image",
+            FileKind::Weights => "a weights file",
+            FileKind::Config => "a configuration",
+            FileKind::History => "a training history",
+            FileKind::Gallery => "a gallery file",
+            FileKind::Checkpoint => "a checkpoint",
+        }
+    }
+}
+
+/// The bytes of `path`, refused past the limit of `kind` whether it is a regular file, a
+/// device, a pipe or a link to one of those.
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it cannot be opened or read;
+/// [`Error::TooLarge`] naming it, the limit and the kind when it has more bytes.
+pub(crate) fn read_bounded(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
+    let limit = kind.limit();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // The size of a regular file sizes the buffer; a device or pipe says 0.
+    let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
+    let mut bytes = Vec::with_capacity(hint as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::TooLarge {
+            path: path.into(),
+            what: kind.name(),
+            limit,
+        });
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] as UTF-8 text.
+///
+/// # Errors
+/// As [`read_bounded`], and [`Error::Checkpoint`] naming the file when it is not UTF-8.
+pub(crate) fn read_text(path: &Path, kind: FileKind) -> Result<String> {
+    String::from_utf8(read_bounded(path, kind)?)
+        .map_err(|e| Error::checkpoint(path, format!("is not UTF-8 text: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_within_its_limit_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, b"{\"a\": 1}").unwrap();
+        assert_eq!(
+            read_bounded(&path, FileKind::Config).unwrap(),
+            b"{\"a\": 1}"
+        );
+        assert_eq!(read_text(&path, FileKind::Config).unwrap(), "{\"a\": 1}");
+    }
+
+    #[test]
+    fn one_byte_past_the_limit_is_refused_with_the_file_and_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.json");
+        let limit = FileKind::Config.limit() as usize;
+        std::fs::write(&path, vec![b' '; limit]).unwrap();
+        assert_eq!(read_bounded(&path, FileKind::Config).unwrap().len(), limit);
+        std::fs::write(&path, vec![b' '; limit + 1]).unwrap();
+        let err = read_bounded(&path, FileKind::Config).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::TooLarge { .. }), "{message}");
+        assert!(
+            message.contains("big.json")
+                && message.contains("1048576")
+                && message.contains("a configuration"),
+            "{message}"
+        );
+    }
+
+    /// A device reports a size of 0 and never ends: the bound still holds.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_endless_device_is_refused_at_the_limit() {
+        let err = read_bounded(Path::new("/dev/zero"), FileKind::Config).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TooLarge {
+                    limit: 1_048_576,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_an_io_error_naming_it() {
+        let err = read_bounded(Path::new("no/such/weights.bpk"), FileKind::Weights).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(err.to_string().contains("no/such/weights.bpk"), "{err}");
+    }
+}

@@ -19,6 +19,10 @@ pub const CLASS_LABELS: &str = "class_labels.txt";
 /// The official `all_runs.zip` (353 KB, MIT licence), shipped in `assets/omniglot/`.
 const OFFICIAL_RUNS_ZIP: &[u8] = include_bytes!("../../assets/omniglot/all_runs.zip");
 
+/// Runs in the official set, and test items (and classes) in each.
+const OFFICIAL_RUNS: usize = 20;
+const OFFICIAL_SIZE: usize = 20;
+
 /// Most bytes a `class_labels.txt` may have (the official ones have under 1 KB).
 const MAX_LABELS_BYTES: usize = 1 << 20;
 
@@ -52,12 +56,26 @@ impl LakeRuns {
     /// folder (holding `run01`, `run02`, ...), or a folder holding either of those as
     /// `all_runs.zip` or `all_runs/` (such as the Omniglot data folder).
     ///
+    /// The runs must be the official ones' shape: `run01` to `run20`, each with 20 test
+    /// items and 20 classes. [`LakeRuns::open_partial`] reads other sets of runs.
+    ///
     /// # Errors
     /// [`Error::Io`] when `path` cannot be read, [`Error::Layout`] naming the file when
-    /// there is no run, a `class_labels.txt` is malformed or names an image that is not
-    /// there, and [`Error::Image`] naming the image that does not decode.
+    /// there is no run, a run is missing or has other than 20 trials or classes, runs lie
+    /// under more than one folder of a zip, a `class_labels.txt` is malformed or names an
+    /// image outside its run's `test/` or `training/` folder or one that is not there,
+    /// and [`Error::Image`] naming the image that does not decode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::read(Source::open(path.as_ref())?)
+        Self::read(Source::open(path.as_ref())?, true)
+    }
+
+    /// Reads runs laid out as the official ones, in any number and of any size (a subset of
+    /// the official runs, or runs of one's own), as [`LakeRuns::open`] otherwise does.
+    ///
+    /// # Errors
+    /// As [`LakeRuns::open`], but for the official shape.
+    pub fn open_partial(path: impl AsRef<Path>) -> Result<Self> {
+        Self::read(Source::open(path.as_ref())?, false)
     }
 
     /// The official runs, from the copy of `all_runs.zip` built into the crate: no data
@@ -77,13 +95,18 @@ impl LakeRuns {
     /// None in practice: the archive is checked by the crate's tests; a failure would be
     /// reported as for [`LakeRuns::open`] with the path `all_runs.zip (built in)`.
     pub fn official() -> Result<Self> {
-        Self::read(Source::zip(
-            Box::new(Cursor::new(OFFICIAL_RUNS_ZIP)),
-            PathBuf::from("all_runs.zip (built in)"),
-        )?)
+        Self::read(
+            Source::zip(
+                Box::new(Cursor::new(OFFICIAL_RUNS_ZIP)),
+                PathBuf::from("all_runs.zip (built in)"),
+            )?,
+            true,
+        )
     }
 
-    fn read(mut source: Source) -> Result<Self> {
+    /// Reads every run of `source`; with `official`, refuses any other shape than the
+    /// official 20 runs × 20 trials.
+    fn read(mut source: Source, official: bool) -> Result<Self> {
         let runs = source.runs()?;
         if runs.is_empty() {
             return Err(layout(
@@ -91,9 +114,44 @@ impl LakeRuns {
                 format!("no run folder (runNN/{CLASS_LABELS}) found"),
             ));
         }
+        if official {
+            let missing: Vec<String> = (1..=OFFICIAL_RUNS)
+                .map(|n| format!("run{n:02}"))
+                .filter(|name| !runs.contains(name))
+                .collect();
+            let extra: Vec<&String> = runs.iter().filter(|name| !is_official_run(name)).collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                return Err(layout(
+                    source.display(""),
+                    format!(
+                        "the official runs are run01 to run{OFFICIAL_RUNS:02}; missing: [{}], \
+                         not official: [{}] (LakeRuns::open_partial reads other sets)",
+                        missing.join(", "),
+                        extra
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
         let mut episodes = Vec::with_capacity(runs.len());
         for run in &runs {
-            episodes.push(read_run(&mut source, run)?);
+            let episode = read_run(&mut source, run)?;
+            if official && (episode.n_queries(), episode.n_way()) != (OFFICIAL_SIZE, OFFICIAL_SIZE)
+            {
+                return Err(layout(
+                    source.display(&format!("{run}/{CLASS_LABELS}")),
+                    format!(
+                        "lists {} test items of {} classes; an official run has \
+                         {OFFICIAL_SIZE} of {OFFICIAL_SIZE}",
+                        episode.n_queries(),
+                        episode.n_way()
+                    ),
+                ));
+            }
+            episodes.push(episode);
         }
         Ok(Self {
             names: runs,
@@ -152,10 +210,10 @@ fn read_run(source: &mut Source, run: &str) -> Result<Episode> {
                 "expected two paths, `runNN/test/itemNN.png runNN/training/classNN.png`",
             ));
         };
-        if !test.starts_with(&format!("{run}/test/")) {
+        if !is_inside(test, run, "test") {
             return Err(bad(&format!("the test item is not in {run}/test/")));
         }
-        if !train.starts_with(&format!("{run}/training/")) {
+        if !is_inside(train, run, "training") {
             return Err(bad(&format!(
                 "the training image is not in {run}/training/"
             )));
@@ -224,16 +282,35 @@ impl Source {
     fn zip(reader: Box<dyn ReadSeek>, path: PathBuf) -> Result<Self> {
         let archive = ZipArchive::new(reader)
             .map_err(|e| layout(path.clone(), format!("not a readable zip: {e}")))?;
-        // The runs sit at the top, or under one folder.
-        let prefix = archive
+        // The runs sit at the top, or under one folder: never under two.
+        let mut prefixes: Vec<String> = archive
             .file_names()
             .filter_map(|name| name.ok())
             .filter_map(|name| {
                 let run = name.strip_suffix(CLASS_LABELS)?.strip_suffix('/')?;
-                Some(run[..run.rfind('/').map_or(0, |i| i + 1)].to_string())
+                let (folder, run) = run.rsplit_once('/').unwrap_or(("", run));
+                is_run_name(run).then(|| match folder {
+                    "" => String::new(),
+                    folder => format!("{folder}/"),
+                })
             })
-            .min_by_key(String::len)
-            .unwrap_or_default();
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        if prefixes.len() > 1 {
+            return Err(layout(
+                path,
+                format!(
+                    "runs lie under more than one folder: {}",
+                    prefixes
+                        .iter()
+                        .map(|p| if p.is_empty() { "(top)" } else { p.as_str() })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        let prefix = prefixes.pop().unwrap_or_default();
         Ok(Source::Zip {
             path,
             archive: Box::new(archive),
@@ -259,7 +336,7 @@ impl Source {
             Source::Folder(folder) => std::fs::read_dir(folder)
                 .map_err(|e| Error::io(folder, e))?
                 .filter_map(|entry| entry.ok())
-                .filter(|entry| entry.path().join(CLASS_LABELS).is_file())
+                .filter(|entry| entry.path().is_dir())
                 .filter_map(|entry| entry.file_name().to_str().map(String::from))
                 .collect(),
         };
@@ -312,6 +389,19 @@ impl Source {
         })?;
         Ok(Arc::new(decode_png(&bytes, shown)?))
     }
+}
+
+/// Whether `path` is `<run>/<folder>/<file>`: three plain components, no `.` or `..`, no
+/// absolute path, no backslash, so that it cannot name a file outside the run.
+fn is_inside(path: &str, run: &str, folder: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    matches!(parts[..], [r, f, file] if r == run && f == folder
+        && !file.is_empty() && file != "." && file != ".." && !file.contains('\\'))
+}
+
+/// `run01` to `run20`.
+fn is_official_run(name: &str) -> bool {
+    (1..=OFFICIAL_RUNS).any(|n| name == format!("run{n:02}"))
 }
 
 /// A zip file or bytes in memory.
@@ -459,16 +549,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = files();
         write_zip(&dir.path().join("flat.zip"), "", &files);
-        check(&LakeRuns::open(dir.path().join("flat.zip")).unwrap());
+        check(&LakeRuns::open_partial(dir.path().join("flat.zip")).unwrap());
         write_zip(&dir.path().join("nested.zip"), "all_runs/", &files);
-        check(&LakeRuns::open(dir.path().join("nested.zip")).unwrap());
+        check(&LakeRuns::open_partial(dir.path().join("nested.zip")).unwrap());
         write_folder(&dir.path().join("extracted"), &files);
-        check(&LakeRuns::open(dir.path().join("extracted")).unwrap());
+        check(&LakeRuns::open_partial(dir.path().join("extracted")).unwrap());
         // A data folder holding all_runs.zip.
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
         write_zip(&data.join("all_runs.zip"), "", &files);
-        check(&LakeRuns::open(&data).unwrap());
+        check(&LakeRuns::open_partial(&data).unwrap());
     }
 
     #[test]
@@ -479,7 +569,7 @@ mod tests {
             .filter(|(name, _)| name != "run02/test/item03.png")
             .collect();
         write_zip(&dir.path().join("all_runs.zip"), "", &files);
-        let err = LakeRuns::open(dir.path().join("all_runs.zip")).unwrap_err();
+        let err = LakeRuns::open_partial(dir.path().join("all_runs.zip")).unwrap_err();
         let message = err.to_string();
         assert!(matches!(err, Error::Layout { .. }), "{err:?}");
         assert!(
@@ -520,7 +610,7 @@ mod tests {
             files.retain(|(name, _)| !name.ends_with(CLASS_LABELS) || name.starts_with("run02"));
             files.push((format!("run01/{CLASS_LABELS}"), labels.as_bytes().to_vec()));
             write_folder(dir.path(), &files);
-            let message = LakeRuns::open(dir.path()).unwrap_err().to_string();
+            let message = LakeRuns::open_partial(dir.path()).unwrap_err().to_string();
             assert!(message.contains("run01/class_labels.txt"), "{message}");
             assert!(message.contains(expected), "{labels:?}: {message}");
         }
@@ -529,10 +619,10 @@ mod tests {
     #[test]
     fn no_runs_and_bad_archives_are_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let message = LakeRuns::open(dir.path()).unwrap_err().to_string();
+        let message = LakeRuns::open_partial(dir.path()).unwrap_err().to_string();
         assert!(message.contains("no run folder"), "{message}");
         std::fs::write(dir.path().join("junk.zip"), b"not a zip").unwrap();
-        let message = LakeRuns::open(dir.path().join("junk.zip"))
+        let message = LakeRuns::open_partial(dir.path().join("junk.zip"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -540,7 +630,7 @@ mod tests {
             "{message}"
         );
         assert!(matches!(
-            LakeRuns::open(dir.path().join("absent.zip")),
+            LakeRuns::open_partial(dir.path().join("absent.zip")),
             Err(Error::Io { .. })
         ));
     }
@@ -555,7 +645,118 @@ mod tests {
             .unwrap()
             .1 = b"junk".to_vec();
         write_folder(dir.path(), &files);
-        let message = LakeRuns::open(dir.path()).unwrap_err().to_string();
+        let message = LakeRuns::open_partial(dir.path()).unwrap_err().to_string();
         assert!(message.contains("run01/training/class03.png"), "{message}");
+    }
+
+    /// The built-in runs' files, with `change` applied: the official set made partial.
+    fn official_files(
+        change: impl Fn(&str, Vec<u8>) -> Option<(String, Vec<u8>)>,
+    ) -> Vec<(String, Vec<u8>)> {
+        let mut zip = ZipArchive::new(Cursor::new(OFFICIAL_RUNS_ZIP)).unwrap();
+        let mut files = Vec::new();
+        for index in 0..zip.len() {
+            let mut entry = zip.by_index(index).unwrap();
+            if entry.is_dir() {
+                continue;
+            }
+            let name = entry.name().unwrap().into_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            let name = name.trim_start_matches("all_runs/").to_string();
+            files.extend(change(&name, bytes));
+        }
+        files
+    }
+
+    /// `open` refuses anything but the whole official set: a missing run, a labels file
+    /// cut short, a labels file that is a folder (each used to print a result under the
+    /// "400 trials" heading). `open_partial` reads what is there.
+    #[test]
+    fn the_official_shape_is_required_unless_a_subset_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let zip_path = dir.path().join("all_runs.zip");
+
+        let without_run20 = official_files(|name, bytes| {
+            (!name.starts_with("run20/")).then(|| (name.to_string(), bytes))
+        });
+        write_zip(&zip_path, "", &without_run20);
+        let message = LakeRuns::open(&zip_path).unwrap_err().to_string();
+        assert!(message.contains("missing: [run20]"), "{message}");
+        assert_eq!(LakeRuns::open_partial(&zip_path).unwrap().names().len(), 19);
+
+        let five_lines = official_files(|name, bytes| {
+            let bytes = match name {
+                "run03/class_labels.txt" => String::from_utf8(bytes)
+                    .unwrap()
+                    .lines()
+                    .take(5)
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+                _ => bytes,
+            };
+            Some((name.to_string(), bytes))
+        });
+        write_zip(&zip_path, "", &five_lines);
+        let message = LakeRuns::open(&zip_path).unwrap_err().to_string();
+        assert!(
+            message.contains("run03/class_labels.txt") && message.contains("lists 5 test items"),
+            "{message}"
+        );
+        let partial = LakeRuns::open_partial(&zip_path).unwrap();
+        let trials: usize = partial.episodes().iter().map(Episode::n_queries).sum();
+        assert_eq!(trials, 385);
+
+        let folder = dir.path().join("extracted");
+        write_folder(&folder, &official_files(|n, b| Some((n.to_string(), b))));
+        std::fs::remove_file(folder.join("run07/class_labels.txt")).unwrap();
+        std::fs::create_dir(folder.join("run07/class_labels.txt")).unwrap();
+        let message = LakeRuns::open(&folder).unwrap_err().to_string();
+        assert!(message.contains("run07/class_labels.txt"), "{message}");
+    }
+
+    #[test]
+    fn runs_under_two_folders_of_a_zip_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all_runs.zip");
+        let mut both = files();
+        both.extend(
+            files()
+                .into_iter()
+                .map(|(name, bytes)| (format!("copy/{name}"), bytes)),
+        );
+        write_zip(&path, "", &both);
+        let message = LakeRuns::open_partial(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("more than one folder") && message.contains("copy/"),
+            "{message}"
+        );
+    }
+
+    /// A labels line used to be checked by string prefix: `run01/test/../../x` escaped.
+    #[test]
+    fn labels_cannot_name_a_file_outside_the_run() {
+        for path in [
+            "run01/test/../../../../etc/passwd",
+            "run01/test/../training/class01.png",
+            "run01/test/sub/item01.png",
+            "run01/test/..",
+            "run01/test/",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut files = files();
+            files.retain(|(name, _)| name != &format!("run01/{CLASS_LABELS}"));
+            files.push((
+                format!("run01/{CLASS_LABELS}"),
+                format!("{path} run01/training/class01.png\n").into_bytes(),
+            ));
+            write_folder(dir.path(), &files);
+            let message = LakeRuns::open_partial(dir.path()).unwrap_err().to_string();
+            assert!(
+                message.contains("the test item is not in run01/test/"),
+                "{path}: {message}"
+            );
+        }
     }
 }

@@ -35,9 +35,9 @@ struct Args {
     /// network.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Classes to print per query.
-    #[arg(long, default_value_t = 5)]
-    top_k: usize,
+    /// Classes to print per query (at least 1).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    top_k: u64,
     /// How the scores of a class's examples are combined.
     #[arg(long, value_enum, default_value_t = Combine::Mean)]
     aggregation: Combine,
@@ -93,7 +93,7 @@ fn run(args: &Args) -> Result<()> {
     for (query, ranking) in queries.iter().zip(&rankings) {
         println!();
         println!("{}", display_name(query, &args.query));
-        for (rank, m) in ranking.iter().take(args.top_k.max(1)).enumerate() {
+        for (rank, m) in ranking.iter().take(args.top_k as usize).enumerate() {
             println!("  {:>2}. {:.3}  {}", rank + 1, m.probability, m.label);
         }
     }

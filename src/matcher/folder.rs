@@ -47,7 +47,7 @@ pub fn image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
 ///
 /// # Errors
 /// [`Error::Io`] when a folder cannot be listed; [`Error::Layout`] when `dir` has no
-/// subfolder, or a subfolder holds no image file.
+/// subfolder, a subfolder's name is not UTF-8, or a subfolder holds no image file.
 pub(super) fn class_folders(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let folders: Vec<PathBuf> = entries(dir)?
         .into_iter()
@@ -63,11 +63,18 @@ pub(super) fn class_folders(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
     folders
         .into_iter()
         .map(|folder| {
+            // A label is text: a name that is not UTF-8 is refused, never made lossy (two
+            // such folders would merge into one class `\u{FFFD}`).
             let label = folder
                 .file_name()
                 .expect("a listed entry has a name")
-                .to_string_lossy()
-                .into_owned();
+                .to_str()
+                .ok_or_else(|| Error::Layout {
+                    path: folder.clone(),
+                    reason: "the class folder's name is not UTF-8; a class label must be text"
+                        .into(),
+                })?
+                .to_string();
             Ok((label, image_files(&folder)?))
         })
         .collect()
@@ -128,5 +135,23 @@ mod tests {
         assert!(err.to_string().contains("empty"), "{err}");
         let err = class_folders(&dir.path().join("absent")).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    }
+
+    /// Folders `\xff` and `\xfe` used to become one class `\u{FFFD}`.
+    #[cfg(unix)]
+    #[test]
+    fn a_class_folder_whose_name_is_not_utf8_is_named_not_merged() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        for name in [b"\xff".as_slice(), b"\xfe".as_slice()] {
+            let folder = dir.path().join(std::ffi::OsStr::from_bytes(name));
+            std::fs::create_dir(&folder).unwrap();
+            image::GrayImage::new(8, 8)
+                .save(folder.join("a.png"))
+                .unwrap();
+        }
+        let err = class_folders(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Layout { .. }), "{err:?}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 }

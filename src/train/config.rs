@@ -227,6 +227,13 @@ pub struct TrainingConfig {
     /// Folder of the checkpoints, the history and the learning curve.
     #[config(default = "String::from(\"runs/siamese\")")]
     pub output_dir: String,
+    /// Also write the checkpoint every this many steps within an epoch, so that a run
+    /// killed mid-epoch loses at most these steps ([`Trainer::resume`] continues from the
+    /// exact step, with the weights of an unbroken run on a CPU). `None`, the default,
+    /// writes it after each epoch only. Optional, so that older `config.json` files load.
+    ///
+    /// [`Trainer::resume`]: crate::train::Trainer::resume
+    pub checkpoint_steps: Option<usize>,
 }
 
 impl TrainingConfig {
@@ -239,6 +246,9 @@ impl TrainingConfig {
         self.optimizer.validate()?;
         if let Some(layers) = &self.layer_lr {
             layers.validate(&self.model)?;
+        }
+        if self.checkpoint_steps == Some(0) {
+            return Err(Error::invalid("checkpoint_steps", "must be positive"));
         }
         for (name, value) in [
             ("epochs", self.epochs),

@@ -243,6 +243,9 @@ impl Trainer {
             epochs_without_gain: 0,
             seed: self.config.seed,
             history: Vec::new(),
+            steps_done: 0,
+            loss_sum: 0.0,
+            epoch_seconds: 0.0,
         };
         let dir = self.output_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -303,9 +306,10 @@ impl Trainer {
     /// A run without `config.json` (written by older versions) is not checked.
     fn changed_settings(&self) -> Result<Vec<String>> {
         let path = self.output_dir().join(CONFIG);
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        if !path.exists() {
             return Ok(Vec::new());
-        };
+        }
+        let text = crate::io::read_text(&path, crate::io::FileKind::Config)?;
         let parse = |text: &str| {
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
                 .map_err(|e| Error::checkpoint(&path, format!("unreadable settings: {e}")))
@@ -314,7 +318,9 @@ impl Trainer {
         let null = serde_json::Value::Null;
         Ok(now
             .iter()
-            .filter(|(key, _)| !["epochs", "patience", "output_dir"].contains(&key.as_str()))
+            .filter(|(key, _)| {
+                !["epochs", "patience", "output_dir", "checkpoint_steps"].contains(&key.as_str())
+            })
             .filter(|(key, value)| saved.get(*key).unwrap_or(&null) != *value)
             .map(|(key, _)| key.clone())
             .collect())
@@ -372,6 +378,9 @@ impl Trainer {
                 break;
             }
             let started = Instant::now();
+            // A run resumed from a mid-epoch checkpoint starts at its step.
+            let first_step = state.steps_done;
+            let earlier_seconds = state.epoch_seconds;
             let lr = self.config.optimizer.learning_rate(epoch);
             let lr_policy = match &self.config.layer_lr {
                 Some(layers) => layers.policy(&model, lr),
@@ -386,7 +395,8 @@ impl Trainer {
                     .load_record(optim.to_record());
             }
             let bar = self.progress_bar(epoch, steps);
-            let mut loss_sum = 0.0;
+            bar.set_position(first_step as u64);
+            let mut loss_sum = state.loss_sum;
             let device = model.head.bias.val().device();
             let result = std::thread::scope(|scope| -> Result<()> {
                 // Batches are drawn on another thread, in order, while the model trains:
@@ -400,7 +410,7 @@ impl Trainer {
                 let shares = shard_sizes(self.config.batch_size, producer_devices.len());
                 let dataset = &dataset;
                 scope.spawn(move || {
-                    for step in 0..steps {
+                    for step in first_step..steps {
                         let batch = match dataset {
                             Sampler::Pairs(pairs) => {
                                 let mut start = step * self.config.batch_size;
@@ -435,7 +445,7 @@ impl Trainer {
                         dir.join(CHECKPOINT).display()
                     ),
                 };
-                for (step, batch) in receiver.iter().enumerate() {
+                for (step, batch) in (first_step..).zip(receiver.iter()) {
                     let (value, grads) = match (&replicas, batch) {
                         (None, batch) => {
                             let loss = match batch {
@@ -485,12 +495,24 @@ impl Trainer {
                     loss_sum += value;
                     bar.inc(1);
                     bar.set_message(format!("loss {:.4}", loss_sum / (step + 1) as f64));
+                    let done = step + 1;
+                    if done < steps
+                        && self
+                            .config
+                            .checkpoint_steps
+                            .is_some_and(|every| done % every == 0)
+                    {
+                        state.steps_done = done;
+                        state.loss_sum = loss_sum;
+                        state.epoch_seconds = earlier_seconds + started.elapsed().as_secs_f64();
+                        checkpoint::save(&dir.join(CHECKPOINT), &state, &model, &optim)?;
+                    }
                 }
                 Ok(())
             });
             bar.finish_and_clear();
             result?;
-            let train_seconds = started.elapsed().as_secs_f64();
+            let train_seconds = earlier_seconds + started.elapsed().as_secs_f64();
 
             let evaluation = self
                 .evaluator
@@ -504,7 +526,7 @@ impl Trainer {
                 pairs_per_second: (steps * self.config.images_per_step()) as f64
                     / 2.0
                     / train_seconds,
-                seconds: started.elapsed().as_secs_f64(),
+                seconds: earlier_seconds + started.elapsed().as_secs_f64(),
             };
             let improved = record.val_accuracy > state.best_accuracy;
             if improved {
@@ -532,6 +554,9 @@ impl Trainer {
             }
             state.history.push(record);
             state.epochs_done = epoch + 1;
+            state.steps_done = 0;
+            state.loss_sum = 0.0;
+            state.epoch_seconds = 0.0;
             checkpoint::save(&dir.join(CHECKPOINT), &state, &model, &optim)?;
             history::write_csv(&state.history, &dir.join(HISTORY))?;
             history::plot_learning_curve(&state.history, &self.curve_title(), &dir.join(CURVE))?;

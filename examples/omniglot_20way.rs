@@ -27,8 +27,8 @@ use std::time::Instant;
 use burn::module::Module;
 use clap::{Parser, ValueEnum};
 use siamese::data::{
-    DistortionConfig, DownloadConfig, EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS,
-    GroupedBatchConfig, OMNIGLOT_DIR, Omniglot, Part,
+    DistortionConfig, EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, GroupedBatchConfig,
+    OMNIGLOT_DIR, Omniglot, Part, download, download_to_cache,
 };
 use siamese::eval::{
     Episode, EpisodeSheetConfig, Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns,
@@ -308,27 +308,27 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
 
 /// The data folder by the crate's rule (`--data`, `$OMNIGLOT_DIR`, the download cache),
 /// downloaded first with `--download`; `None` when nothing was named and nothing is cached,
-/// which the flag-less evaluation can do without.
+/// which the flag-less evaluation can do without (training cannot: then it is an error).
 fn omniglot(args: &Args) -> Result<Option<Omniglot>> {
     if let Some(which) = args.download {
-        let dir = match &args.data {
-            Some(dir) => dir.clone(),
-            None => siamese::data::cache_dir().ok_or_else(|| {
-                Error::invalid("download", "this platform has no cache folder: pass --data")
-            })?,
-        };
-        eprintln!("downloading Omniglot into {} ...", dir.display());
         let parts = match which {
             Download::Main => &[Part::Background, Part::Evaluation][..],
             Download::All => &Part::ALL[..],
         };
-        return DownloadConfig::new().download(&dir, parts).map(Some);
+        eprintln!("downloading the Omniglot parts that are not there yet ...");
+        let omniglot = match &args.data {
+            Some(dir) => download(dir, parts)?,
+            None => download_to_cache(parts)?,
+        };
+        eprintln!("Omniglot in {}", omniglot.root().display());
+        return Ok(Some(omniglot));
     }
-    let named =
-        args.data.is_some() || std::env::var_os(OMNIGLOT_DIR).is_some_and(|v| !v.is_empty());
+    let optional = !(args.train || args.resume)
+        && args.data.is_none()
+        && std::env::var_os(OMNIGLOT_DIR).is_none_or(|v| v.is_empty());
     match Omniglot::find(args.data.as_deref()) {
         Ok(omniglot) => Ok(Some(omniglot)),
-        Err(Error::NoData { .. }) if !named => Ok(None),
+        Err(Error::NoData { .. }) if optional => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -368,14 +368,13 @@ fn run() -> Result<()> {
     }
     let started = Instant::now();
     let omniglot = omniglot(&args)?;
-    if (args.train || args.resume) && omniglot.is_none() {
-        return Err(Omniglot::find(None).expect_err("no data folder was found"));
-    }
     let device = siamese::device::device(&args.device)?;
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
 
     let (model, name, history) = if args.train || args.resume {
-        let omniglot = omniglot.as_ref().expect("checked above");
+        let omniglot = omniglot
+            .as_ref()
+            .expect("training requires the data folder");
         let model = train(&args, omniglot, &device)?;
         let history = siamese::train::read_csv(&args.out.join("training/history.csv"))?;
         (
@@ -418,14 +417,13 @@ fn run() -> Result<()> {
         n => format!("{name}, {n} views"),
     };
     let on_runs = evaluator.evaluate(&scorer, runs.episodes())?;
-    let on_koch = match koch.is_empty() {
-        true => None,
-        false => Some(evaluator.evaluate(&scorer, &koch)?),
-    };
-    let sources: Vec<(&str, &[Episode])> = match koch.is_empty() {
-        true => vec![("official runs", runs.episodes())],
-        false => vec![("official runs", runs.episodes()), ("Koch protocol", &koch)],
-    };
+    let on_koch = (!koch.is_empty())
+        .then(|| evaluator.evaluate(&scorer, &koch))
+        .transpose()?;
+    let mut sources: Vec<(&str, &[Episode])> = vec![("official runs", runs.episodes())];
+    if !koch.is_empty() {
+        sources.push(("Koch protocol", &koch));
+    }
 
     println!();
     println!(

@@ -60,13 +60,7 @@ impl FileKind {
 /// [`Error::TooLarge`] naming it, the limit and the kind when it has more bytes.
 pub(crate) fn read_bounded(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
     let limit = kind.limit();
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    // The size of a regular file sizes the buffer; a device or pipe says 0.
-    let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
-    let mut bytes = Vec::with_capacity(hint as usize);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
+    let bytes = read_up_to(path, limit)?;
     if bytes.len() as u64 > limit {
         return Err(Error::TooLarge {
             path: path.into(),
@@ -74,6 +68,22 @@ pub(crate) fn read_bounded(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
             limit,
         });
     }
+    Ok(bytes)
+}
+
+/// At most `limit + 1` bytes of `path`: one more than the limit tells the caller, who
+/// words the refusal for its kind of file, that the file is too large.
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it cannot be opened or read.
+pub(crate) fn read_up_to(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // The size of a regular file sizes the buffer; a device or pipe says 0.
+    let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
+    let mut bytes = Vec::with_capacity(hint as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
     Ok(bytes)
 }
 

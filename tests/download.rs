@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use siamese::Error;
-use siamese::data::{DownloadConfig, Part};
+use siamese::data::{DownloadConfig, Omniglot, Part};
 
 mod common;
 use common::omniglot;
@@ -119,6 +119,15 @@ fn answer(stream: TcpStream, routes: &HashMap<String, Reply>) -> std::io::Result
     stream.shutdown(std::net::Shutdown::Both)
 }
 
+/// The message of the `Error::Download` that `result` must be (printed for the log).
+fn download_error(result: siamese::Result<Omniglot>) -> String {
+    let err = result.unwrap_err();
+    let message = err.to_string();
+    println!("{message}");
+    assert!(matches!(err, Error::Download { .. }), "{message}");
+    message
+}
+
 /// The bytes of `part`'s zip in the data folder.
 fn official_zip(part: Part) -> Arc<Vec<u8>> {
     Arc::new(std::fs::read(omniglot().locate(part).unwrap()).unwrap())
@@ -196,10 +205,7 @@ fn http_errors_are_named_errors_and_leave_nothing_behind() {
     server.route(Part::Evaluation, Reply::Status(500));
     let dir = tempfile::tempdir().unwrap();
     for (part, code) in [(Part::Background, "404"), (Part::Evaluation, "500")] {
-        let err = server.config().download(dir.path(), &[part]).unwrap_err();
-        let message = err.to_string();
-        println!("{message}");
-        assert!(matches!(err, Error::Download { .. }), "{message}");
+        let message = download_error(server.config().download(dir.path(), &[part]));
         assert!(
             message.contains(&format!("{}.zip", part.name())) && message.contains(code),
             "{message}"
@@ -218,13 +224,11 @@ fn a_body_cut_short_is_an_error_and_no_file_is_left() {
     );
     let dir = tempfile::tempdir().unwrap();
 
-    let err = server
-        .config()
-        .download(dir.path(), &[Part::BackgroundSmall1])
-        .unwrap_err();
-    let message = err.to_string();
-    println!("{message}");
-    assert!(matches!(err, Error::Download { .. }), "{message}");
+    let message = download_error(
+        server
+            .config()
+            .download(dir.path(), &[Part::BackgroundSmall1]),
+    );
     assert!(
         message.contains("images_background_small1.zip"),
         "{message}"
@@ -264,10 +268,7 @@ fn corrupt_archives_are_named_and_removed() {
         (Part::BackgroundSmall2, "SHA-256"),
         (Part::Background, "but this has 5, 136 and 2720"),
     ] {
-        let err = server.config().download(dir.path(), &[part]).unwrap_err();
-        let message = err.to_string();
-        println!("{message}");
-        assert!(matches!(err, Error::Download { .. }), "{message}");
+        let message = download_error(server.config().download(dir.path(), &[part]));
         let kept = dir.path().join(format!("{}.zip", part.name()));
         assert!(
             message.contains(&kept.display().to_string())
@@ -288,14 +289,12 @@ fn a_refused_connection_is_a_named_error() {
         .unwrap()
         .port();
     let dir = tempfile::tempdir().unwrap();
-    let err = DownloadConfig::new()
-        .with_base_url(format!("http://127.0.0.1:{port}"))
-        .with_progress(false)
-        .download(dir.path(), &[Part::BackgroundSmall1])
-        .unwrap_err();
-    let message = err.to_string();
-    println!("{message}");
-    assert!(matches!(err, Error::Download { .. }), "{message}");
+    let message = download_error(
+        DownloadConfig::new()
+            .with_base_url(format!("http://127.0.0.1:{port}"))
+            .with_progress(false)
+            .download(dir.path(), &[Part::BackgroundSmall1]),
+    );
     assert!(
         message.contains(&format!("127.0.0.1:{port}/images_background_small1.zip")),
         "{message}"

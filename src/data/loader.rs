@@ -498,7 +498,8 @@ fn decode_all(name: String, files: Vec<RawFile>) -> Result<ImageSet> {
         .map(|file| {
             let bytes = match file.bytes {
                 Some(bytes) => bytes,
-                None => read_limited(&file.source)?,
+                // One byte past the limit, which decode_png refuses by name.
+                None => crate::io::read_up_to(&file.source, MAX_PNG_BYTES as u64)?,
             };
             let image = decode_png(&bytes, &file.source)?;
             Ok(PackedEntry {
@@ -512,16 +513,6 @@ fn decode_all(name: String, files: Vec<RawFile>) -> Result<ImageSet> {
         .collect();
     let entries = decoded.into_iter().collect::<Result<Vec<_>>>()?;
     ImageSet::from_entries(name, entries)
-}
-
-/// Reads a file, refusing one larger than an Omniglot PNG can be.
-fn read_limited(path: &Path) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_PNG_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(bytes)
 }
 
 #[cfg(test)]

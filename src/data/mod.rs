@@ -47,6 +47,7 @@
 //! triangle filter when `S` is not the native size); training and evaluation both use it.
 
 mod batcher;
+mod budget;
 mod decode;
 mod distortion;
 #[cfg(feature = "download")]
@@ -61,6 +62,7 @@ mod preprocess;
 mod splits;
 
 pub use batcher::{PairBatch, PairBatcher};
+pub use budget::PREPARE_BUDGET;
 pub use decode::{MAX_PNG_BYTES, decode_png};
 pub use distortion::{AffineDistortion, DistortionConfig};
 #[cfg(feature = "download")]
@@ -74,8 +76,8 @@ pub use loader::{Omniglot, Part};
 pub use location::{OMNIGLOT_DIR, cache_dir};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
 pub use preprocess::{
-    ImageInput, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image, load_image, prepare,
-    to_input,
+    ImageInput, MAX_DECODED_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image,
+    load_image, prepare, to_input,
 };
 pub use splits::{
     EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, KOCH_TEST_DRAWERS, KOCH_TRAIN_DRAWERS,

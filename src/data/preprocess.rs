@@ -6,23 +6,47 @@
 //! [`decode_image`], [`ImageInput`], which end in it); [`to_input`] then turns it into
 //! network input.
 
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GrayImage, ImageBuffer, ImageFormat, ImageReader, Limits, Luma, LumaA};
+use image::{
+    DynamicImage, GrayImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Luma,
+    LumaA,
+};
 
+use super::budget;
 use crate::{Error, Result};
 
 /// Side of every Omniglot image in pixels, and of the canonical form.
 pub const NATIVE_SIZE: u32 = 105;
 
-/// Largest width or height [`decode_image`] and [`load_image`] accept: a bound on the
-/// memory a hostile or mistaken file can take.
+/// Largest width or height [`decode_image`] and [`load_image`] accept.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 
-/// Largest file [`load_image`] reads, in bytes.
-pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+/// Largest file [`load_image`] reads, in bytes: an uncompressed file of the largest
+/// decoded size.
+pub const MAX_IMAGE_BYTES: u64 = MAX_DECODED_BYTES;
+
+/// Largest image [`decode_image`] and [`load_image`] decode, in bytes of its own pixel
+/// format (width × height × bytes per pixel), checked from the file's header before any
+/// pixel is allocated: 16384 × 16384 grey, 8192 × 8192 RGBA, a 50-megapixel RGB photo.
+///
+/// Past decoding, preparation holds only a working copy of at most 840 × 840 pixels (a
+/// large image is reduced by whole-pixel box averaging as its rows are read), so an
+/// image's peak memory is its decoded size, plus its file for formats read whole (JPEG),
+/// plus a few megabytes. Preparations running in parallel share a budget of
+/// [`PREPARE_BUDGET`](super::PREPARE_BUDGET) bytes, so the peak does not grow with the
+/// core count.
+pub const MAX_DECODED_BYTES: u64 = 256 << 20;
+
+/// Images whose longer side is at least twice this are box-reduced to between this and
+/// twice this before the final resize: a bound on the working copy.
+const WORK_SIDE: u32 = 4 * NATIVE_SIZE;
+
+/// Room for a decoder's own buffers beside the decoded image.
+const DECODER_SCRATCH: u64 = 64 << 20;
 
 /// Grey levels in `[0, 1]`, before the canonical form is quantised.
 type GrayF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
@@ -80,7 +104,14 @@ type GrayF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
 /// [`Error::InvalidArgument`] when the image has no pixels (a width or height of 0).
 pub fn prepare(image: &DynamicImage) -> Result<GrayImage> {
     check_size(image.width(), image.height()).map_err(|reason| Error::invalid("image", reason))?;
-    Ok(canonical(composite(image.to_luma_alpha32f())))
+    Ok(canonical_of(image))
+}
+
+/// [`prepare`] on a non-empty image.
+fn canonical_of(image: &DynamicImage) -> GrayImage {
+    canonical_in_strips(image.width(), image.height(), WORK_SIDE, |y, rows| {
+        image.crop_imm(0, y, image.width(), rows).to_luma_alpha32f()
+    })
 }
 
 /// Reads an image file in any format the `image` crate reads (PNG, JPEG, GIF, BMP, TIFF,
@@ -113,8 +144,28 @@ pub fn prepare(image: &DynamicImage) -> Result<GrayImage> {
 /// or has no pixels.
 pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
     let path = path.as_ref();
-    let bytes = crate::io::read_bounded(path, crate::io::FileKind::Image)?;
-    decode_image(&bytes, path)
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
+    if metadata.is_file() {
+        // A regular file's length is its size: the decoder reads it as it goes.
+        let length = metadata.len();
+        if length > MAX_IMAGE_BYTES {
+            return Err(Error::TooLarge {
+                path: path.into(),
+                what: "an image",
+                limit: MAX_IMAGE_BYTES,
+            });
+        }
+        let reader = image_reader(BufReader::new(file), path)?;
+        decode_from(reader, path, |decoded| budget::lease(decoded + length))
+    } else {
+        // A device or pipe has no length to plan by: it holds the whole budget while its
+        // bytes are read.
+        let whole = budget::lease(u64::MAX);
+        let bytes = crate::io::read_bounded(path, crate::io::FileKind::Image)?;
+        let reader = image_reader(Cursor::new(&bytes[..]), path)?;
+        decode_from(reader, path, |_| whole)
+    }
 }
 
 /// Decodes an image from memory (any format the `image` crate reads) and brings it to the
@@ -123,18 +174,29 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
 ///
 /// # Errors
 /// [`Error::Image`] naming `source` when the bytes are not an image, do not decode, are
-/// larger than [`MAX_IMAGE_SIDE`] or have no pixels.
+/// wider or taller than [`MAX_IMAGE_SIDE`], would decode to more than
+/// [`MAX_DECODED_BYTES`] or have no pixels.
 pub fn decode_image(bytes: &[u8], source: impl AsRef<Path>) -> Result<GrayImage> {
     let source = source.as_ref();
-    let fail = |reason: String| Error::Image {
+    let reader = image_reader(Cursor::new(bytes), source)?;
+    decode_from(reader, source, budget::lease)
+}
+
+fn image_fail(source: &Path) -> impl Fn(String) -> Error + '_ {
+    move |reason| Error::Image {
         path: source.to_path_buf(),
         reason,
-    };
-    let mut reader = ImageReader::new(Cursor::new(bytes));
+    }
+}
+
+/// A reader that knows its format: from the first bytes, else from the extension.
+fn image_reader<R: BufRead + Seek>(inner: R, source: &Path) -> Result<ImageReader<R>> {
+    let fail = image_fail(source);
+    let mut reader = ImageReader::new(inner);
     if let Ok(format) = ImageFormat::from_path(source) {
         reader.set_format(format);
     }
-    let mut reader = reader
+    let reader = reader
         .with_guessed_format()
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
     if reader.format().is_none() {
@@ -142,15 +204,45 @@ pub fn decode_image(bytes: &[u8], source: impl AsRef<Path>) -> Result<GrayImage>
             "is not in an image format the `image` crate reads".into(),
         ));
     }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    Ok(reader)
+}
+
+/// Reads the header, checks the size, takes a [`budget::Lease`] for the decoded bytes
+/// (`lease` is given them) and only then decodes.
+fn decode_from<R: BufRead + Seek>(
+    mut reader: ImageReader<R>,
+    source: &Path,
+    lease: impl FnOnce(u64) -> budget::Lease,
+) -> Result<GrayImage> {
+    let fail = image_fail(source);
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(MAX_DECODED_BYTES + DECODER_SCRATCH);
     reader.limits(limits);
-    let image = reader
-        .decode()
+    let decoder = reader
+        .into_decoder()
         .map_err(|e| fail(format!("does not decode: {e}")))?;
-    check_size(image.width(), image.height()).map_err(fail)?;
-    Ok(canonical(composite(image.to_luma_alpha32f())))
+    let (width, height) = decoder.dimensions();
+    check_size(width, height).map_err(&fail)?;
+    if width.max(height) > MAX_IMAGE_SIDE {
+        return Err(fail(format!(
+            "is {width}×{height} pixels, larger than the {MAX_IMAGE_SIDE} pixels a side \
+             that MAX_IMAGE_SIDE allows"
+        )));
+    }
+    let decoded = decoder.total_bytes();
+    if decoded > MAX_DECODED_BYTES {
+        let pixel = decoder.color_type().bytes_per_pixel();
+        return Err(fail(format!(
+            "is {width}×{height} pixels of {pixel} bytes: {} MiB decoded, more than the {} \
+             MiB that MAX_DECODED_BYTES allows",
+            decoded.div_ceil(1 << 20),
+            MAX_DECODED_BYTES >> 20
+        )));
+    }
+    let _lease = lease(decoded);
+    let image =
+        DynamicImage::from_decoder(decoder).map_err(|e| fail(format!("does not decode: {e}")))?;
+    Ok(canonical_of(&image))
 }
 
 /// An image the crate can bring to the canonical form: one already decoded
@@ -188,15 +280,15 @@ impl ImageInput for GrayImage {
     fn to_canonical(&self) -> Result<GrayImage> {
         check_size(self.width(), self.height())
             .map_err(|reason| Error::invalid("image", reason))?;
-        // The same grey levels as `DynamicImage::to_luma_alpha32f`, without the copy.
-        let levels = self
-            .as_raw()
-            .iter()
-            .map(|&v| f32::from(v) / 255.0)
-            .collect();
-        let gray =
-            GrayF32::from_raw(self.width(), self.height(), levels).expect("one level per pixel");
-        Ok(canonical(gray))
+        Ok(canonical_in_strips(
+            self.width(),
+            self.height(),
+            WORK_SIDE,
+            |y, rows| {
+                let strip = imageops::crop_imm(self, 0, y, self.width(), rows).to_image();
+                DynamicImage::ImageLuma8(strip).to_luma_alpha32f()
+            },
+        ))
     }
 }
 
@@ -228,41 +320,83 @@ fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
     }
 }
 
-/// Step 1: grey levels, transparent pixels composited over the backdrop that contrasts
-/// with the opaque ones.
-fn composite(image: ImageBuffer<LumaA<f32>, Vec<f32>>) -> GrayF32 {
-    let (width, height) = image.dimensions();
+/// The four steps of [`prepare`] on a non-empty `width × height` image whose rows
+/// `strip(y, rows)` gives as grey level and opacity in `[0, 1]`, a strip at a time.
+///
+/// An image whose longer side is under `2 × work_side` is worked on whole. A larger one is
+/// box-reduced by a whole factor as its strips arrive, to a working copy whose longer side
+/// is `work_side` to `2 × work_side`: opacity and premultiplied grey are averaged, which is
+/// exact for the compositing of step 1. Only the polarity and background subtraction of
+/// step 2 then act on averaged pixels, and the frame whose median decides them is kept at
+/// full resolution.
+fn canonical_in_strips(
+    width: u32,
+    height: u32,
+    work_side: u32,
+    mut strip: impl FnMut(u32, u32) -> ImageBuffer<LumaA<f32>, Vec<f32>>,
+) -> GrayImage {
+    let factor = (width.max(height) / work_side).max(1);
+    let (cells_x, cells_y) = (width.div_ceil(factor), height.div_ceil(factor));
+    let cells = (cells_x * cells_y) as usize;
+    // Per cell: sums of opacity × grey and of opacity.
+    let (mut inked, mut opaque) = (vec![0.0f32; cells], vec![0.0f32; cells]);
     let (mut opacity, mut luminance) = (0.0f64, 0.0f64);
-    for pixel in image.pixels() {
-        let [l, a] = pixel.0;
-        opacity += f64::from(a);
-        luminance += f64::from(a * l);
+    let mut frame = Vec::with_capacity(2 * (width + height) as usize);
+    let strip_rows = factor * (64 / factor).max(1);
+    for y0 in (0..height).step_by(strip_rows as usize) {
+        let rows = strip_rows.min(height - y0);
+        let pixels = strip(y0, rows);
+        for (x, dy, pixel) in pixels.enumerate_pixels() {
+            let y = y0 + dy;
+            let [l, a] = pixel.0;
+            opacity += f64::from(a);
+            luminance += f64::from(a * l);
+            let cell = ((y / factor) * cells_x + x / factor) as usize;
+            inked[cell] += a * l;
+            opaque[cell] += a;
+            if y == 0 || y == height - 1 || x == 0 || x == width - 1 {
+                frame.push([l, a]);
+            }
+        }
     }
+    // Step 1: transparent pixels go over the backdrop that contrasts with the opaque ones.
     let backdrop = if opacity > 0.0 && luminance / opacity < 0.5 {
         1.0
     } else {
         0.0
     };
-    let levels = image
-        .pixels()
-        .map(|p| {
-            let [l, a] = p.0;
-            (a * l + (1.0 - a) * backdrop).clamp(0.0, 1.0)
+    let over = |inked: f32, opaque: f32| (inked + (1.0 - opaque) * backdrop).clamp(0.0, 1.0);
+    let mut frame: Vec<f32> = frame.into_iter().map(|[l, a]| over(a * l, a)).collect();
+    let middle = frame.len() / 2;
+    let frame = *frame.select_nth_unstable_by(middle, f32::total_cmp).1;
+    let cell_pixels = |c: u32, cells: u32, length: u32| {
+        if c + 1 < cells {
+            factor
+        } else {
+            length - c * factor
+        }
+    };
+    let levels = (0..cells)
+        .map(|i| {
+            let (cx, cy) = (i as u32 % cells_x, i as u32 / cells_x);
+            let n = (cell_pixels(cx, cells_x, width) * cell_pixels(cy, cells_y, height)) as f32;
+            over(inked[i] / n, opaque[i] / n)
         })
         .collect();
-    GrayF32::from_raw(width, height, levels).expect("one level per pixel")
+    let gray = GrayF32::from_raw(cells_x, cells_y, levels).expect("one level per cell");
+    canonical(gray, frame, (width, height))
 }
 
-/// Steps 2 to 4 on a non-empty image.
-fn canonical(mut gray: GrayF32) -> GrayImage {
-    let frame = frame_median(&gray);
+/// Steps 2 to 4 on a grey image (a working copy of an image `size` pixels large) whose
+/// frame has the median grey level `frame`.
+fn canonical(mut gray: GrayF32, frame: f32, size: (u32, u32)) -> GrayImage {
     let invert = frame > 0.5;
     let background = if invert { 1.0 - frame } else { frame };
     gray.iter_mut().for_each(|v| {
         let level = if invert { 1.0 - *v } else { *v };
         *v = (level - background).max(0.0);
     });
-    let fitted = fit(gray);
+    let fitted = fit(gray, size);
     let ink = fitted.iter().copied().fold(0.0, f32::max);
     let scale = if ink < 0.5 / 255.0 { 0.0 } else { 1.0 / ink };
     let pixels = fitted
@@ -273,28 +407,16 @@ fn canonical(mut gray: GrayF32) -> GrayImage {
     GrayImage::from_raw(NATIVE_SIZE, NATIVE_SIZE, pixels).expect("105 × 105 pixels")
 }
 
-/// The median of the first and last rows and columns.
-fn frame_median(gray: &GrayF32) -> f32 {
-    let (width, height) = gray.dimensions();
-    let mut frame: Vec<f32> = (0..width)
-        .flat_map(|x| [(x, 0), (x, height - 1)])
-        .chain((1..height.saturating_sub(1)).flat_map(|y| [(0, y), (width - 1, y)]))
-        .map(|(x, y)| gray.get_pixel(x, y).0[0])
-        .collect();
-    let middle = frame.len() / 2;
-    *frame.select_nth_unstable_by(middle, f32::total_cmp).1
-}
-
-/// Step 4: the longer side scaled to [`NATIVE_SIZE`], the shorter one padded, centred.
-fn fit(gray: GrayF32) -> GrayF32 {
-    let (width, height) = gray.dimensions();
-    if (width, height) == (NATIVE_SIZE, NATIVE_SIZE) {
+/// Step 3: the longer side of an image `size` pixels large (`gray` is it, or its
+/// working copy) scaled to [`NATIVE_SIZE`], the shorter one padded, centred.
+fn fit(gray: GrayF32, (width, height): (u32, u32)) -> GrayF32 {
+    if gray.dimensions() == (NATIVE_SIZE, NATIVE_SIZE) {
         return gray;
     }
     let scale = f64::from(NATIVE_SIZE) / f64::from(width.max(height));
     let side = |length: u32| ((f64::from(length) * scale).round() as u32).clamp(1, NATIVE_SIZE);
     let (new_width, new_height) = (side(width), side(height));
-    let resized = if (new_width, new_height) == (width, height) {
+    let resized = if (new_width, new_height) == gray.dimensions() {
         gray
     } else {
         imageops::resize(&gray, new_width, new_height, FilterType::Triangle)
@@ -634,5 +756,95 @@ mod tests {
             assert!(err.to_string().contains(&format!("{w}×{h}")), "{err}");
             assert!(GrayImage::new(w, h).to_canonical().is_err());
         }
+    }
+
+    /// A PNG of `width × height` pixels of `color` (PNG colour type, 8 bits) whose pixel
+    /// data is junk: enough for a decoder to read the header, not to decode.
+    fn png_header_only(width: u32, height: u32, color: u8) -> Vec<u8> {
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &byte in bytes {
+                crc ^= u32::from(byte);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 {
+                        (crc >> 1) ^ 0xEDB8_8320
+                    } else {
+                        crc >> 1
+                    };
+                }
+            }
+            !crc
+        }
+        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            let start = out.len();
+            out.extend_from_slice(kind);
+            out.extend_from_slice(data);
+            let crc = crc32(&out[start..]);
+            out.extend_from_slice(&crc.to_be_bytes());
+        }
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut header = Vec::new();
+        header.extend_from_slice(&width.to_be_bytes());
+        header.extend_from_slice(&height.to_be_bytes());
+        header.extend_from_slice(&[8, color, 0, 0, 0]);
+        chunk(&mut out, b"IHDR", &header);
+        chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00]);
+        chunk(&mut out, b"IEND", &[]);
+        out
+    }
+
+    /// A 300 KB PNG of 16384 × 16384 pixels used to take 3.4 GB: it was decoded, then
+    /// copied to 8 bytes a pixel, before anything was checked.
+    #[test]
+    fn images_too_large_to_decode_are_refused_from_the_header_with_their_size() {
+        // RGBA, 4 bytes a pixel: 1 GiB decoded.
+        let err = decode_image(&png_header_only(16_384, 16_384, 6), "huge.png").unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Image { .. }), "{err:?}");
+        for part in ["huge.png", "16384×16384", "4 bytes", "1024 MiB", "256 MiB"] {
+            assert!(message.contains(part), "{part:?} missing from {message}");
+        }
+        // Past the side limit: both sizes are named.
+        let err = decode_image(&png_header_only(16_385, 2, 0), "wide.png").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("16385×2") && message.contains("16384"),
+            "{message}"
+        );
+        // At the limit, the header passes and the junk pixel data is what fails.
+        let err = decode_image(&png_header_only(16_384, 16_384, 0), "full.png").unwrap_err();
+        assert!(err.to_string().contains("does not decode"), "{err}");
+    }
+
+    #[test]
+    fn large_images_are_reduced_as_they_are_read_with_the_same_result() {
+        // 1700 × 1100: four times the working side, so box-reduced by 4.
+        let (width, height) = (1700, 1100);
+        let page = GrayImage::from_fn(width, height, |x, y| {
+            let (dx, dy) = (x as f32 - 900.0, y as f32 - 500.0);
+            let r = (dx * dx + dy * dy).sqrt();
+            let ring = (r - 350.0).abs() < 25.0;
+            let bar = (600..640).contains(&x) && y > 200;
+            Luma([if ring || bar { 30 } else { 235 }])
+        });
+        let strips = |y, rows| {
+            let strip = imageops::crop_imm(&page, 0, y, width, rows).to_image();
+            DynamicImage::ImageLuma8(strip).to_luma_alpha32f()
+        };
+        let reduced = canonical_in_strips(width, height, WORK_SIDE, strips);
+        let whole = canonical_in_strips(width, height, u32::MAX, strips);
+        let differences: Vec<i32> = reduced
+            .as_raw()
+            .iter()
+            .zip(whole.as_raw())
+            .map(|(&a, &b)| (i32::from(a) - i32::from(b)).abs())
+            .collect();
+        let mean = differences.iter().sum::<i32>() as f64 / differences.len() as f64;
+        let worst = differences.iter().copied().max().unwrap();
+        assert!(mean < 1.0 && worst <= 24, "mean {mean}, worst {worst}");
+        // And the drawing is there: ink on the ring, none in the corner.
+        assert_eq!(reduced.get_pixel(2, 10).0, [0]);
+        assert!(reduced.as_raw().iter().filter(|&&v| v > 128).count() > 500);
     }
 }

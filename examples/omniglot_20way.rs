@@ -366,10 +366,10 @@ fn run() -> Result<()> {
     if args.train || args.resume {
         training_config(&args)?.validate()?;
     }
+    let device = siamese::device::device(&args.device)?;
+    let out = common::OutDir::prepare(&args.out)?;
     let started = Instant::now();
     let omniglot = omniglot(&args)?;
-    let device = siamese::device::device(&args.device)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
 
     let (model, name, history) = if args.train || args.resume {
         let omniglot = omniglot
@@ -482,11 +482,11 @@ fn run() -> Result<()> {
     }
 
     if !history.is_empty() {
-        let path = args.out.join("learning_curve.png");
+        let path = out.path().join("learning_curve.png");
         siamese::train::plot_learning_curve(&history, &format!("{name}: training history"), &path)?;
         println!("wrote {}", path.display());
     }
-    let path = args.out.join("episodes.png");
+    let path = out.path().join("episodes.png");
     EpisodeSheetConfig::new().init()?.save(
         runs.episodes(),
         &on_runs,

@@ -29,7 +29,7 @@ pub enum Error {
     },
 
     /// A data set (zip or folder) does not follow the expected layout.
-    #[error("data set {}: {reason}", path.display())]
+    #[error("{}: {reason}", path.display())]
     Layout {
         /// The archive, folder or entry at fault.
         path: PathBuf,

@@ -329,6 +329,24 @@ fn an_empty_gallery_is_an_error_not_a_panic() {
     assert!(loaded.is_empty());
 }
 
+/// Gallery errors used to call the gallery a "data set", and a file given as the gallery
+/// gave only "Not a directory".
+#[test]
+fn a_gallery_that_is_a_file_or_has_no_classes_is_named_as_a_gallery() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gallery.png");
+    bar(30).save(&file).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let mut matcher = untrained_matcher();
+    for path in [&file, &empty] {
+        let message = matcher.add_folder(path).unwrap_err().to_string();
+        assert!(message.starts_with(path.to_str().unwrap()), "{message}");
+        assert!(message.contains("a gallery"), "{message}");
+        assert!(!message.contains("data set"), "{message}");
+    }
+}
+
 #[test]
 fn unreadable_and_empty_images_are_named_errors_that_leave_the_gallery_alone() {
     let dir = tempfile::tempdir().unwrap();

@@ -47,8 +47,16 @@ pub fn image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
 ///
 /// # Errors
 /// [`Error::Io`] when a folder cannot be listed; [`Error::Layout`] when `dir` has no
-/// subfolder, a subfolder's name is not UTF-8, or a subfolder holds no image file.
+/// is a file or has no subfolder, a subfolder's name is not UTF-8, or a subfolder holds
+/// no image file.
 pub(super) fn class_folders(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    if dir.is_file() {
+        return Err(Error::Layout {
+            path: dir.to_path_buf(),
+            reason: "is a file: a gallery is a folder holding one folder of images per class"
+                .into(),
+        });
+    }
     let folders: Vec<PathBuf> = entries(dir)?
         .into_iter()
         .filter(|path| path.is_dir())

@@ -847,4 +847,71 @@ mod tests {
         assert_eq!(reduced.get_pixel(2, 10).0, [0]);
         assert!(reduced.as_raw().iter().filter(|&&v| v > 128).count() > 500);
     }
+
+    /// Every format the crate reads, mutated: `decode_image` never panics, and what it
+    /// accepts comes out in canonical form. The PNGs also go through Omniglot's
+    /// [`decode_png`](super::super::decode_png).
+    #[test]
+    fn fuzz_image_decoding() {
+        let page = inverted(&drawing());
+        let small = imageops::resize(&page, 24, 17, FilterType::Triangle);
+        let rgba = DynamicImage::ImageLuma8(small.clone()).to_rgba8();
+        let mut seeds = Vec::new();
+        for (image, format) in [
+            (DynamicImage::ImageLuma8(page.clone()), ImageFormat::Png),
+            (DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Png),
+            (
+                DynamicImage::ImageLuma16(DynamicImage::ImageLuma8(small.clone()).to_luma16()),
+                ImageFormat::Png,
+            ),
+            (DynamicImage::ImageLuma8(small.clone()), ImageFormat::Jpeg),
+            (DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Gif),
+            (DynamicImage::ImageLuma8(small.clone()), ImageFormat::Bmp),
+            (DynamicImage::ImageLuma8(small.clone()), ImageFormat::Tiff),
+            (DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::WebP),
+            (DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Tga),
+            (DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Qoi),
+            (DynamicImage::ImageRgba8(rgba), ImageFormat::Ico),
+            (DynamicImage::ImageLuma8(small), ImageFormat::Pnm),
+        ] {
+            let mut bytes = Cursor::new(Vec::new());
+            image.write_to(&mut bytes, format).unwrap();
+            seeds.push(bytes.into_inner());
+        }
+        let report = crate::testing::fuzz::fuzz(
+            "image decoding",
+            &seeds,
+            &[
+                b"IHDR",
+                b"IDAT",
+                b"IEND",
+                b"PLTE",
+                b"\xff\xd8\xff",
+                b"\xff\xc0",
+                b"GIF89a",
+                b"BM",
+                b"II*\0",
+                b"RIFF",
+                b"VP8L",
+                b"qoif",
+                b"P5\n",
+            ],
+            |_, bytes| {
+                if let Ok(image) = crate::data::decode_png(bytes, "fuzz.png") {
+                    if image.dimensions() != (NATIVE_SIZE, NATIVE_SIZE) {
+                        return Err(format!("decode_png gave {:?}", image.dimensions()));
+                    }
+                }
+                match decode_image(bytes, "fuzz") {
+                    Ok(image) if image.dimensions() == (NATIVE_SIZE, NATIVE_SIZE) => Ok(None),
+                    Ok(image) => Err(format!("decode_image gave {:?}", image.dimensions())),
+                    Err(e) => Ok(Some(e.to_string())),
+                }
+            },
+        );
+        assert!(
+            report.refused > 0 && report.refused < report.executions,
+            "{report:?}"
+        );
+    }
 }

@@ -215,10 +215,59 @@ impl Siamese {
     ) -> std::result::Result<Self, String> {
         let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
             .map_err(|e| format!("unreadable weights: {e}"))?;
-        config
+        let model = config
             .init(device)
             .try_load_record(record)
-            .map_err(|e| format!("weights do not match the configuration: {e}"))
+            .map_err(|e| format!("weights do not match the configuration: {e}"))?;
+        let mut check = NonFinite::default();
+        model.visit(&mut check);
+        match check.found {
+            // NaN or infinite weights would score every pair NaN, and rank by it silently.
+            Some(found) => Err(format!("weights hold an impossible value: {found}")),
+            None => Ok(model),
+        }
+    }
+}
+
+/// Largest magnitude a loaded weight or statistic may have. Trained networks stay far
+/// below it (the shipped compact network's largest is a running variance of about 51);
+/// a damaged file's misread bytes often land above it, where activations overflow to NaN.
+const MAX_WEIGHT: f32 = 1e6;
+
+/// Finds the first parameter or running statistic that is NaN, infinite or larger than
+/// [`MAX_WEIGHT`], or a running variance below zero.
+#[derive(Default)]
+struct NonFinite {
+    path: Vec<String>,
+    found: Option<String>,
+}
+
+impl burn::module::ModuleVisitor for NonFinite {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if self.found.is_some() {
+            return;
+        }
+        // A variance below zero makes batch norm's square root NaN.
+        let variance = self.path.last().is_some_and(|name| name == "running_var");
+        let values = param.val().into_data();
+        let bad = values
+            .iter::<f32>()
+            .enumerate()
+            .find(|&(_, v)| !v.is_finite() || v.abs() > MAX_WEIGHT || (variance && v < 0.0));
+        if let Some((index, value)) = bad {
+            self.found = Some(format!(
+                "{} is {value} at index {index}",
+                self.path.join(".")
+            ));
+        }
     }
 }
 
@@ -403,5 +452,112 @@ mod tests {
 
         let err = SiameseConfig::read(dir.path().join("absent.json")).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    }
+
+    /// A small network of every kind of layer the presets use (conv, batch norm with its
+    /// running statistics, fully connected, head).
+    pub(crate) fn tiny() -> SiameseConfig {
+        SiameseConfig::new(
+            EncoderConfig::new(
+                8,
+                vec![super::super::encoder::ConvBlockConfig::new(2, 3).with_padding(1)],
+            )
+            .with_embedding(Some(3))
+            .with_batch_norm(true),
+        )
+    }
+
+    /// The weights pair, mutated one file at a time: [`Siamese::from_parts`] (what
+    /// [`Siamese::load`] runs on the two files' bytes) never panics, and a network it
+    /// accepts has the configuration's shape and scores a pair with a finite number.
+    #[test]
+    fn fuzz_weights_pair() {
+        let device = crate::device::default_device().unwrap();
+        let model = tiny().init(&device);
+        let json = model.config.to_string().into_bytes();
+        let weights = model.clone().into_record().into_bytes().unwrap().to_vec();
+        let input = images(2, 8, &device);
+        let report = crate::testing::fuzz::fuzz(
+            "weights pair",
+            &[json.clone(), weights.clone()],
+            &[
+                b"\"",
+                b"{",
+                b"}",
+                b"null",
+                b"-1",
+                b"1e400",
+                b"0",
+                b"99999999999",
+                b"[]",
+                b"\"Identity\"",
+                b"\"blocks\":[]",
+            ],
+            |which, bytes| {
+                let (json, weights) = match which {
+                    0 => (bytes.to_vec(), weights.clone()),
+                    _ => (json.clone(), bytes.to_vec()),
+                };
+                let Ok(json) = String::from_utf8(json) else {
+                    return Ok(Some("not UTF-8".into()));
+                };
+                match Siamese::from_parts(&json, weights, &device) {
+                    Err(e) => Ok(Some(e.to_string())),
+                    Ok(loaded) => {
+                        let [side, _] = loaded.input_shape();
+                        let input = if side == 8 {
+                            input.clone()
+                        } else {
+                            images(2, side, &device)
+                        };
+                        let scores: Vec<f32> = loaded
+                            .valid()
+                            .forward(input.clone(), input.flip([0]))
+                            .into_data()
+                            .try_to_vec()
+                            .unwrap();
+                        if scores.iter().all(|s| s.is_finite()) {
+                            Ok(None)
+                        } else {
+                            Err(format!("loaded weights score {scores:?}"))
+                        }
+                    }
+                }
+            },
+        );
+        assert!(
+            report.refused > 0 && report.refused < report.executions,
+            "{report:?}"
+        );
+    }
+
+    /// Found by `fuzz_weights_pair`: five bytes inserted into a weights file made a conv
+    /// weight 2.7e36, which loaded and scored every pair NaN.
+    #[test]
+    fn impossible_weights_are_refused_naming_the_tensor() {
+        let device = crate::device::default_device().unwrap();
+        let json = tiny().to_string();
+        for (value, shown) in [
+            (f32::NAN, "NaN"),
+            (2.66e36, "2660000"),
+            (f32::INFINITY, "inf"),
+        ] {
+            let mut model = tiny().init(&device);
+            let w = model.encoder.blocks[0].conv.weight.val();
+            let bad = w.clone().slice_assign(
+                [0..1, 0..1, 1..2, 1..2],
+                Tensor::full([1, 1, 1, 1], value, &device),
+            );
+            model.encoder.blocks[0].conv.weight = burn::module::Param::from_tensor(bad);
+            let bytes = model.into_record().into_bytes().unwrap().to_vec();
+            let message = Siamese::from_parts(&json, bytes, &device)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains("encoder.blocks.0.conv.weight is") && message.contains(shown),
+                "{message}"
+            );
+            assert!(message.contains("at index 4"), "{message}");
+        }
     }
 }

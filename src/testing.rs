@@ -39,6 +39,18 @@ macro_rules! device_tests {
     };
 }
 
+/// A small network of every kind of layer the presets use (conv, batch norm with its
+/// running statistics, fully connected, head): 8 × 8 input, 3-d embedding.
+#[cfg(test)]
+pub(crate) fn tiny_siamese() -> crate::SiameseConfig {
+    use crate::model::{ConvBlockConfig, EncoderConfig};
+    crate::SiameseConfig::new(
+        EncoderConfig::new(8, vec![ConvBlockConfig::new(2, 3).with_padding(1)])
+            .with_embedding(Some(3))
+            .with_batch_norm(true),
+    )
+}
+
 /// A mutation fuzzer for the crate's readers, on proptest (cargo-fuzz would need a
 /// sanitizer build of Burn on nightly: not for CI's two cores).
 ///

@@ -897,10 +897,10 @@ mod tests {
                 b"P5\n",
             ],
             |_, bytes| {
-                if let Ok(image) = crate::data::decode_png(bytes, "fuzz.png") {
-                    if image.dimensions() != (NATIVE_SIZE, NATIVE_SIZE) {
-                        return Err(format!("decode_png gave {:?}", image.dimensions()));
-                    }
+                if let Ok(image) = crate::data::decode_png(bytes, "fuzz.png")
+                    && image.dimensions() != (NATIVE_SIZE, NATIVE_SIZE)
+                {
+                    return Err(format!("decode_png gave {:?}", image.dimensions()));
                 }
                 match decode_image(bytes, "fuzz") {
                     Ok(image) if image.dimensions() == (NATIVE_SIZE, NATIVE_SIZE) => Ok(None),

@@ -759,4 +759,68 @@ mod tests {
             );
         }
     }
+
+    /// Damaged runs: the whole zip mutated, or only run01's `class_labels.txt`. Reading
+    /// never panics, and runs that read are well formed.
+    #[test]
+    fn fuzz_class_labels_and_runs_zip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all_runs.zip");
+        let files = files();
+        write_zip(&path, "", &files);
+        let zip = std::fs::read(&path).unwrap();
+        let labels_at = files
+            .iter()
+            .position(|(name, _)| name == "run01/class_labels.txt")
+            .unwrap();
+        let report = crate::testing::fuzz::fuzz(
+            "class_labels.txt and the runs zip",
+            &[zip, files[labels_at].1.clone()],
+            &[
+                b"../",
+                b"/",
+                b"run01/",
+                b"test/",
+                b"training/",
+                b"class01.png",
+                b"\n",
+                b" ",
+                b"\0",
+                b"\xff",
+                b"run02/training/class01.png",
+            ],
+            |which, bytes| {
+                if which == 0 {
+                    std::fs::write(&path, bytes).unwrap();
+                } else {
+                    let mut mutated = files.clone();
+                    mutated[labels_at].1 = bytes.to_vec();
+                    write_zip(&path, "", &mutated);
+                }
+                let runs = match LakeRuns::open_partial(&path) {
+                    Err(e) => return Ok(Some(e.to_string())),
+                    Ok(runs) => runs,
+                };
+                for episode in runs.episodes() {
+                    let well_formed = episode.labels().len() == episode.n_queries()
+                        && episode.labels().iter().all(|&l| l < episode.n_way())
+                        && episode.class_names().len() == episode.n_way()
+                        && episode
+                            .supports()
+                            .iter()
+                            .flatten()
+                            .chain(episode.queries())
+                            .all(|image| image.dimensions() == (105, 105));
+                    if !well_formed {
+                        return Err(format!("read a malformed run: {:?}", episode.class_names()));
+                    }
+                }
+                Ok(None)
+            },
+        );
+        assert!(
+            report.refused > 0 && report.refused < report.executions,
+            "{report:?}"
+        );
+    }
 }

@@ -85,7 +85,12 @@ pub(super) fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
         )));
     }
     let floats = &body[header_len..];
-    let expected = header.shot_class.len() * header.embedding_size * 4;
+    let expected = header
+        .shot_class
+        .len()
+        .checked_mul(header.embedding_size)
+        .and_then(|n| n.checked_mul(4))
+        .unwrap_or(usize::MAX);
     if floats.len() != expected {
         return Err(fail(format!(
             "holds {} bytes of embeddings, expected {expected} ({} shots × {} floats)",
@@ -111,10 +116,24 @@ pub(super) fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
     if let Some(pair) = labels.windows(2).find(|pair| pair[0] == pair[1]) {
         return Err(fail(format!("label {:?} appears twice", pair[0])));
     }
-    let embeddings = floats
+    let embeddings: Vec<f32> = floats
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
         .collect();
+    // A NaN would rank silently last (or first); no network embeds to one.
+    if let Some(i) = embeddings.iter().position(|v| !v.is_finite()) {
+        return Err(fail(format!(
+            "embedding {} of shot {} is {}: the file is damaged",
+            i % header.embedding_size.max(1),
+            i / header.embedding_size.max(1),
+            embeddings[i]
+        )));
+    }
+    if !header.threshold.is_finite() || header.probe.iter().any(|v| !v.is_finite()) {
+        return Err(fail(
+            "its threshold or probe is not a finite number: the file is damaged".into(),
+        ));
+    }
     Ok((header, embeddings))
 }
 
@@ -270,5 +289,73 @@ mod tests {
         assert!(err.to_string().contains("other weights"), "{err}");
         assert!(check_probe(path, &header, &[0.25, f32::NAN]).is_err());
         assert!(check_probe(path, &header, &[0.25]).is_err());
+    }
+
+    /// Damaged gallery files: [`read`] never panics, and what it accepts is whole and
+    /// consistent (a row of finite numbers per shot, every class with a shot, distinct
+    /// labels, a finite probe and threshold).
+    #[test]
+    fn fuzz_gallery_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gallery.siam");
+        write(&path, &header(), &[0.1, -2.5, 3.0, 0.5, 0.75, 0.0]).unwrap();
+        let seed = std::fs::read(&path).unwrap();
+        let report = crate::testing::fuzz::fuzz(
+            "gallery file",
+            &[seed],
+            &[
+                b"\"",
+                b"null",
+                b"-1",
+                b"1e400",
+                b"18446744073709551615",
+                b"[]",
+                b"\"a\"",
+                b"[0,0,0,0,0,0,0,0]",
+                b"\"Mean\"",
+            ],
+            |_, bytes| {
+                std::fs::write(&path, bytes).unwrap();
+                let (header, embeddings) = match read(&path) {
+                    Err(e) => return Ok(Some(e.to_string())),
+                    Ok(read) => read,
+                };
+                let classes = header.labels.len();
+                let whole = embeddings.len() == header.shot_class.len() * header.embedding_size
+                    && (0..classes).all(|c| header.shot_class.contains(&c))
+                    && header.shot_class.iter().all(|&c| c < classes)
+                    && embeddings
+                        .iter()
+                        .chain(&header.probe)
+                        .all(|v| v.is_finite())
+                    && header.threshold.is_finite();
+                if whole {
+                    Ok(None)
+                } else {
+                    Err(format!("accepted {header:?}"))
+                }
+            },
+        );
+        assert!(
+            report.refused > 0 && report.refused < report.executions,
+            "{report:?}"
+        );
+    }
+
+    /// Found by `fuzz_gallery_file`: four bytes of 0xFF made an embedding NaN, which loaded.
+    #[test]
+    fn a_nan_embedding_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gallery.siam");
+        write(&path, &header(), &[0.1, -2.5, f32::NAN, 0.5, 0.75, 0.0]).unwrap();
+        let message = read(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("embedding 0 of shot 1 is NaN"),
+            "{message}"
+        );
+        let mut huge = header();
+        huge.embedding_size = usize::MAX / 2; // shots × size × 4 overflows
+        write(&path, &huge, &[]).unwrap();
+        assert!(read(&path).unwrap_err().to_string().contains("expected"));
     }
 }

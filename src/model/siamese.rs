@@ -454,26 +454,13 @@ mod tests {
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
     }
 
-    /// A small network of every kind of layer the presets use (conv, batch norm with its
-    /// running statistics, fully connected, head).
-    pub(crate) fn tiny() -> SiameseConfig {
-        SiameseConfig::new(
-            EncoderConfig::new(
-                8,
-                vec![super::super::encoder::ConvBlockConfig::new(2, 3).with_padding(1)],
-            )
-            .with_embedding(Some(3))
-            .with_batch_norm(true),
-        )
-    }
-
     /// The weights pair, mutated one file at a time: [`Siamese::from_parts`] (what
     /// [`Siamese::load`] runs on the two files' bytes) never panics, and a network it
     /// accepts has the configuration's shape and scores a pair with a finite number.
     #[test]
     fn fuzz_weights_pair() {
         let device = crate::device::default_device().unwrap();
-        let model = tiny().init(&device);
+        let model = crate::testing::tiny_siamese().init(&device);
         let json = model.config.to_string().into_bytes();
         let weights = model.clone().into_record().into_bytes().unwrap().to_vec();
         let input = images(2, 8, &device);
@@ -536,13 +523,13 @@ mod tests {
     #[test]
     fn impossible_weights_are_refused_naming_the_tensor() {
         let device = crate::device::default_device().unwrap();
-        let json = tiny().to_string();
+        let json = crate::testing::tiny_siamese().to_string();
         for (value, shown) in [
             (f32::NAN, "NaN"),
             (2.66e36, "2660000"),
             (f32::INFINITY, "inf"),
         ] {
-            let mut model = tiny().init(&device);
+            let mut model = crate::testing::tiny_siamese().init(&device);
             let w = model.encoder.blocks[0].conv.weight.val();
             let bad = w.clone().slice_assign(
                 [0..1, 0..1, 1..2, 1..2],

@@ -46,6 +46,59 @@ pub struct RunState {
     pub epoch_seconds: f64,
 }
 
+impl RunState {
+    /// Why a run could not continue from this state, if it could not: numbers that no run
+    /// writes (a negative time, an accuracy outside `[0, 1]`, a history of another length
+    /// than the epochs done).
+    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+        let accuracy = |a: f64| (0.0..=1.0).contains(&a);
+        if !(self.best_accuracy == f64::NEG_INFINITY || accuracy(self.best_accuracy)) {
+            return Err(format!(
+                "best accuracy {} is not in [0, 1]",
+                self.best_accuracy
+            ));
+        }
+        if self.history.len() != self.epochs_done {
+            return Err(format!(
+                "{} epochs done but {} in the history",
+                self.epochs_done,
+                self.history.len()
+            ));
+        }
+        if self.epochs_done > 0 && self.best_epoch >= self.epochs_done {
+            return Err(format!(
+                "best epoch {} of {} done",
+                self.best_epoch, self.epochs_done
+            ));
+        }
+        if self.epochs_without_gain > self.epochs_done {
+            return Err(format!(
+                "{} epochs without gain of {} done",
+                self.epochs_without_gain, self.epochs_done
+            ));
+        }
+        let seconds = self.epoch_seconds.is_finite() && self.epoch_seconds >= 0.0;
+        if !self.loss_sum.is_finite() || !seconds {
+            return Err("its step totals are not finite".into());
+        }
+        for (i, record) in self.history.iter().enumerate() {
+            let finite = [
+                record.train_loss,
+                record.learning_rate,
+                record.momentum,
+                record.pairs_per_second,
+                record.seconds,
+            ]
+            .iter()
+            .all(|v| v.is_finite());
+            if record.epoch != i || !finite || !accuracy(record.val_accuracy) {
+                return Err(format!("history record {i} is damaged: {record:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Reads `null` (how JSON writes minus infinity) as minus infinity.
 fn null_is_minus_infinity<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -125,12 +178,27 @@ pub fn load(
         Ok(out)
     };
     let state: RunState = serde_json::from_slice(&entry(STATE)?).map_err(|e| fail(STATE, &e))?;
+    state.check().map_err(|e| fail(STATE, &e))?;
     let config = String::from_utf8(entry(MODEL_CONFIG)?).map_err(|e| fail(MODEL_CONFIG, &e))?;
     let model = Siamese::from_parts(&config, entry(MODEL)?, device).map_err(|e| fail(MODEL, &e))?;
+    let optim_bytes = burn::tensor::Bytes::from_bytes_vec(entry(OPTIMIZER)?);
+    check_optimizer_state(optim_bytes.clone()).map_err(|e| fail(OPTIMIZER, &e))?;
     let optim = optim
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(entry(OPTIMIZER)?))
+        .from_bytes(optim_bytes)
         .map_err(|e| fail(OPTIMIZER, &e))?;
     Ok((state, model, optim))
+}
+
+/// Checks what Burn's `ModuleOptimizer::from_bytes` would otherwise panic on: every state
+/// tensor names the parameter it belongs to.
+fn check_optimizer_state(bytes: burn::tensor::Bytes) -> std::result::Result<(), String> {
+    let tensors = burn_pack::Reader::from_bytes(bytes)
+        .and_then(burn_pack::Reader::into_tensors)
+        .map_err(|e| e.to_string())?;
+    match tensors.iter().find(|t| t.param_id.is_none()) {
+        Some(tensor) => Err(format!("state tensor {:?} names no parameter", tensor.name)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -165,5 +233,137 @@ mod tests {
         let state: RunState = serde_json::from_str(json).unwrap();
         assert_eq!((state.steps_done, state.loss_sum), (0, 0.0));
         assert_eq!(state.best_accuracy, 0.5);
+    }
+
+    /// A real checkpoint of the tiny network after one Adam step, and its entries.
+    fn checkpoint(path: &Path) -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+        use burn::optim::GradientsParams;
+        let device = crate::device::default_device().unwrap().autodiff();
+        let model = crate::testing::tiny_siamese().init(&device);
+        let images =
+            Tensor::<4>::random([4, 1, 8, 8], burn::tensor::Distribution::Default, &device);
+        let loss = model.forward(images.clone(), images.flip([0])).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let mut optim = crate::train::OptimizerConfig::adam().init(0);
+        let model = optim.step(1e-3f64, model, grads);
+        let state = RunState {
+            epochs_done: 1,
+            best_accuracy: 0.5,
+            best_epoch: 0,
+            epochs_without_gain: 0,
+            seed: 3,
+            history: vec![EpochRecord {
+                epoch: 0,
+                train_loss: 0.7,
+                val_accuracy: 0.5,
+                learning_rate: 1e-3,
+                momentum: 0.0,
+                pairs_per_second: 10.0,
+                seconds: 2.0,
+            }],
+            steps_done: 1,
+            loss_sum: 0.6,
+            epoch_seconds: 0.5,
+        };
+        save(path, &state, &model, &optim).unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        let mut zip = zip::ZipArchive::new(Cursor::new(bytes.clone())).unwrap();
+        let entries = (0..zip.len())
+            .map(|i| {
+                let mut file = zip.by_index(i).unwrap();
+                let mut out = Vec::new();
+                file.read_to_end(&mut out).unwrap();
+                (file.name().unwrap().to_string(), out)
+            })
+            .collect();
+        (bytes, entries)
+    }
+
+    fn zip_entries(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes) in entries {
+            zip.start_file(name.as_str(), SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    /// Damaged checkpoints: the whole file, or one entry of it re-zipped whole (so that
+    /// the zip's checksums pass and the entry's reader is reached). Loading never panics,
+    /// and a state it accepts is one a run can continue from.
+    #[test]
+    fn fuzz_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint.zip");
+        let (whole, entries) = checkpoint(&path);
+        let mut seeds = vec![whole];
+        seeds.extend(entries.iter().map(|(_, bytes)| bytes.clone()));
+        let device = crate::device::default_device().unwrap().autodiff();
+        let report = crate::testing::fuzz::fuzz(
+            "checkpoint",
+            &seeds,
+            &[
+                b"null",
+                b"-1",
+                b"1e400",
+                b"NaN",
+                b"18446744073709551615",
+                b"[]",
+                b"{}",
+                b"\"epochs_done\":",
+            ],
+            |which, bytes| {
+                let file = match which {
+                    0 => bytes.to_vec(),
+                    entry => {
+                        let mut mutated = entries.clone();
+                        mutated[entry - 1].1 = bytes.to_vec();
+                        zip_entries(&mutated)
+                    }
+                };
+                std::fs::write(&path, file).unwrap();
+                let optim = crate::train::OptimizerConfig::adam().init(0);
+                match load(&path, &device, optim) {
+                    Err(e) => Ok(Some(e.to_string())),
+                    Ok((state, _, _)) => match state.check() {
+                        Ok(()) => Ok(None),
+                        Err(reason) => Err(format!("accepted {state:?}: {reason}")),
+                    },
+                }
+            },
+        );
+        assert!(
+            report.refused > 0 && report.refused < report.executions,
+            "{report:?}"
+        );
+    }
+
+    /// Found by `fuzz_checkpoint`: an optimizer state tensor without its parameter id made
+    /// Burn panic ("Optimizer record tensors should carry a parameter id").
+    #[test]
+    fn an_optimizer_state_without_parameter_ids_is_a_named_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint.zip");
+        let (_, mut entries) = checkpoint(&path);
+        let tensor = burn_pack::Tensor::new(
+            "1.moment_1".into(),
+            burn::tensor::DType::F32,
+            [2],
+            None,
+            burn::tensor::Bytes::from_elems(vec![0.5f32, 0.25]),
+        );
+        let bytes = burn_pack::Writer::new(vec![tensor]).into_bytes().unwrap();
+        let optimizer = entries
+            .iter_mut()
+            .find(|(name, _)| name == OPTIMIZER)
+            .unwrap();
+        optimizer.1 = bytes.to_vec();
+        std::fs::write(&path, zip_entries(&entries)).unwrap();
+        let device = crate::device::default_device().unwrap().autodiff();
+        let optim = crate::train::OptimizerConfig::adam().init(0);
+        let message = load(&path, &device, optim).err().unwrap().to_string();
+        assert!(message.contains("names no parameter"), "{message}");
+        assert!(message.contains("checkpoint.zip"), "{message}");
     }
 }

@@ -294,6 +294,16 @@ impl Trainer {
                 ),
             ));
         }
+        if state.steps_done > self.config.steps_per_epoch() {
+            return Err(Error::checkpoint(
+                &path,
+                format!(
+                    "it is at step {} of an epoch of {} steps: the file is damaged",
+                    state.steps_done,
+                    self.config.steps_per_epoch()
+                ),
+            ));
+        }
         crate::model::write_atomically(
             &self.output_dir().join(CONFIG),
             self.config.to_string().as_bytes(),

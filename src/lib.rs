@@ -40,6 +40,7 @@ mod io;
 pub mod matcher;
 pub mod model;
 pub mod pretrained;
+mod tensors;
 mod testing;
 pub mod train;
 

@@ -4,7 +4,9 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
 use super::pairs::PairItem;
-use super::preprocess::to_input;
+use image::GrayImage;
+
+use super::preprocess::input_batch;
 
 /// A batch of pairs, on one device.
 #[derive(Clone, Debug)]
@@ -63,19 +65,17 @@ impl Batcher<PairItem, PairBatch> for PairBatcher {
     /// - left, right: `[B, 1, S, S]` with `S = image_size`
     /// - targets: `[B]`
     fn batch(&self, items: Vec<PairItem>, device: &Device) -> PairBatch {
-        let (b, s) = (items.len(), self.image_size);
-        let mut left = Vec::with_capacity(b * s * s);
-        let mut right = Vec::with_capacity(b * s * s);
-        let mut targets = Vec::with_capacity(b);
-        for item in &items {
-            left.extend(to_input(&item.left, s));
-            right.extend(to_input(&item.right, s));
-            targets.push(if item.indices.same { 1.0f32 } else { 0.0 });
-        }
+        let s = self.image_size;
+        let left: Vec<&GrayImage> = items.iter().map(|item| &item.left).collect();
+        let right: Vec<&GrayImage> = items.iter().map(|item| &item.right).collect();
+        let targets: Vec<f32> = items
+            .iter()
+            .map(|item| if item.indices.same { 1.0 } else { 0.0 })
+            .collect();
         PairBatch {
-            left: Tensor::from_data(TensorData::new(left, [b, 1, s, s]), device),
-            right: Tensor::from_data(TensorData::new(right, [b, 1, s, s]), device),
-            targets: Tensor::from_data(TensorData::new(targets, [b]), device),
+            left: input_batch(&left, s, device),
+            right: input_batch(&right, s, device),
+            targets: Tensor::from_data(TensorData::new(targets, [items.len()]), device),
         }
     }
 }
@@ -83,6 +83,7 @@ impl Batcher<PairItem, PairBatch> for PairBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::to_input;
     use crate::data::{PairDatasetConfig, image_set::tests::toy_set};
     use burn::data::dataset::Dataset;
 

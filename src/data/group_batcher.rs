@@ -4,7 +4,9 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
 use super::groups::GroupItem;
-use super::preprocess::to_input;
+use image::GrayImage;
+
+use super::preprocess::input_batch;
 
 /// A grouped batch on one device: `characters × drawings` images, drawing-major (row
 /// `j × characters + c` is drawing `j` of character slot `c`), as [`GroupDataset`] yields
@@ -75,12 +77,9 @@ impl Batcher<GroupItem, GroupBatch> for GroupBatcher {
                     .all(|(p, item)| item.slot == p % characters),
             "the items are not one grouped batch in order (drawing-major slots)"
         );
-        let mut pixels = Vec::with_capacity(b * s * s);
-        for item in &items {
-            pixels.extend(to_input(&item.image, s));
-        }
+        let images: Vec<&GrayImage> = items.iter().map(|item| &item.image).collect();
         GroupBatch {
-            images: Tensor::from_data(TensorData::new(pixels, [b, 1, s, s]), device),
+            images: input_batch(&images, s, device),
             characters,
             drawings: b / characters,
         }
@@ -90,6 +89,7 @@ impl Batcher<GroupItem, GroupBatch> for GroupBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::to_input;
     use crate::data::image_set::tests::toy_set;
     use crate::data::{GroupDatasetConfig, GroupedBatchConfig};
 

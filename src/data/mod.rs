@@ -75,6 +75,7 @@ pub use image_set::{ImageSet, LabeledImage};
 pub use loader::{Omniglot, Part};
 pub use location::{OMNIGLOT_DIR, cache_dir};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
+pub(crate) use preprocess::input_batch;
 pub use preprocess::{
     ImageInput, MAX_DECODED_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image,
     load_image, prepare, to_input,

@@ -431,6 +431,24 @@ fn fit(gray: GrayF32, (width, height): (u32, u32)) -> GrayF32 {
     page
 }
 
+/// The network inputs of `images`, each converted with [`to_input`] to `side × side`:
+/// what every batcher, scorer and [`Siamese::embed_images`](crate::Siamese::embed_images)
+/// feeds the network.
+///
+/// # Shapes
+/// - output: `[images.len(), 1, side, side]`
+pub(crate) fn input_batch(
+    images: &[&GrayImage],
+    side: usize,
+    device: &burn::tensor::Device,
+) -> burn::tensor::Tensor<4> {
+    let pixels: Vec<f32> = images
+        .iter()
+        .flat_map(|image| to_input(image, side))
+        .collect();
+    crate::tensors::input_tensor(pixels, images.len(), side, device)
+}
+
 /// Converts an ink-high image (ink 255, background 0) of any size to `size × size` floats
 /// in `[0, 1]` (ink 1.0), row-major: one `[1, S, S]` slice of a `[B, 1, S, S]` tensor.
 ///

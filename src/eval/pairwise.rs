@@ -4,7 +4,8 @@ use burn::prelude::*;
 use image::GrayImage;
 
 use super::scorer::Scorer;
-use super::siamese_scorer::{cat_batches, index_tensor, input_batch, to_f32s};
+use crate::data::input_batch;
+use crate::tensors::{cat_batches, index_tensor, to_f32s};
 use crate::{Result, Siamese};
 
 /// Scores with a [`Siamese`] network as Koch et al. describe it: every (query, support)
@@ -23,7 +24,7 @@ impl PairwiseScorer {
     /// 32 pairs per forward pass.
     pub fn new(model: &Siamese) -> Self {
         Self {
-            device: model.head.bias.val().device(),
+            device: model.device(),
             model: model.valid(),
             batch_size: 32,
         }
@@ -49,7 +50,11 @@ impl Scorer for PairwiseScorer {
     }
 
     fn embed(&self, images: &[&GrayImage]) -> Result<Tensor<4>> {
-        Ok(input_batch(images, &self.model, &self.device))
+        Ok(input_batch(
+            images,
+            self.model.input_shape()[0],
+            &self.device,
+        ))
     }
 
     fn concat(&self, batches: Vec<Tensor<4>>) -> Result<Tensor<4>> {

@@ -1,11 +1,11 @@
 //! The Siamese network as a scorer: every image embedded once, all pairs scored by the head.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use image::GrayImage;
 
 use super::scorer::Scorer;
-use crate::data::{AffineDistortion, to_input};
+use crate::data::AffineDistortion;
+use crate::tensors::{cat_batches, index_tensor, to_f32s};
 use crate::{Result, Siamese};
 
 /// Scores with a [`Siamese`] network the fast way: each distinct image goes through the
@@ -39,7 +39,7 @@ impl SiameseScorer {
     /// A scorer with `model` in evaluation mode ([`Module::valid`]), on the model's device.
     pub fn new(model: &Siamese) -> Self {
         Self {
-            device: model.head.bias.val().device(),
+            device: model.device(),
             model: model.valid(),
             views: Vec::new(),
         }
@@ -78,49 +78,6 @@ impl SiameseScorer {
     }
 }
 
-/// The network inputs of `images`, resized with [`to_input`] to the model's side.
-///
-/// # Shapes
-/// - output: `[images.len(), 1, S, S]`
-pub(super) fn input_batch(images: &[&GrayImage], model: &Siamese, device: &Device) -> Tensor<4> {
-    let [side, _] = model.input_shape();
-    let pixels: Vec<f32> = images
-        .iter()
-        .flat_map(|image| to_input(image, side))
-        .collect();
-    Tensor::from_data(
-        TensorData::new(pixels, [images.len(), 1, side, side]),
-        device,
-    )
-}
-
-/// `ids` as an index tensor.
-pub(super) fn index_tensor(ids: &[usize], device: &Device) -> Tensor<1, Int> {
-    let ids: Vec<i32> = ids
-        .iter()
-        .map(|&i| i32::try_from(i).expect("fewer than 2^31 images"))
-        .collect();
-    let len = ids.len();
-    Tensor::from_ints(TensorData::new(ids, [len]), device)
-}
-
-/// Reads a tensor back as `f32`s.
-pub(super) fn to_f32s<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("a float tensor reads back as f32")
-}
-
-/// Joins tensors along the batch dimension.
-pub(super) fn cat_batches<const D: usize>(mut batches: Vec<Tensor<D>>) -> Tensor<D> {
-    if batches.len() == 1 {
-        batches.pop().expect("one batch")
-    } else {
-        Tensor::cat(batches, 0)
-    }
-}
-
 impl Scorer for SiameseScorer {
     /// Embeddings `[B, D]`, on the model's device.
     type Embeddings = Tensor<2>;
@@ -133,14 +90,13 @@ impl Scorer for SiameseScorer {
     }
 
     fn embed(&self, images: &[&GrayImage]) -> Result<Tensor<2>> {
-        let embed = |images: &[&GrayImage]| {
-            self.model
-                .embed(input_batch(images, &self.model, &self.device))
-        };
-        let mut sum = embed(images);
+        let mut sum = self.model.embed_images(images)?;
         for view in &self.views {
             let distorted: Vec<GrayImage> = images.iter().map(|image| view.apply(image)).collect();
-            sum = sum + embed(&distorted.iter().collect::<Vec<_>>());
+            sum = sum
+                + self
+                    .model
+                    .embed_images(&distorted.iter().collect::<Vec<_>>())?;
         }
         Ok(sum.div_scalar((self.views.len() + 1) as f32))
     }

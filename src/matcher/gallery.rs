@@ -2,8 +2,8 @@
 
 use burn::prelude::*;
 
-use super::{cat_rows, index_tensor};
 use crate::eval::Aggregation;
+use crate::tensors::{cat_batches, index_tensor};
 use crate::{Error, Result};
 
 /// One class of a ranking: its label and its score against the query.
@@ -50,7 +50,7 @@ impl Gallery {
         }
         self.embeddings = Some(match self.embeddings.take() {
             None => embeddings,
-            Some(old) => cat_rows(vec![old, embeddings]),
+            Some(old) => cat_batches(vec![old, embeddings]),
         });
     }
 

@@ -7,6 +7,7 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::sigmoid;
+use image::GrayImage;
 
 use super::encoder::{Encoder, EncoderConfig, KOCH_BIAS_INIT, KOCH_FC_INIT};
 use super::head::{L1DistanceHead, L1DistanceHeadConfig};
@@ -129,6 +130,41 @@ impl Siamese {
         let left = embeddings.clone().narrow(0, 0, batch);
         let right = embeddings.narrow(0, batch, batch);
         self.head.forward(left, right)
+    }
+
+    /// The device the network's weights are on.
+    pub fn device(&self) -> Device {
+        self.head.bias.val().device()
+    }
+
+    /// Embeds ink-high images (the [canonical form](crate::data::prepare), or any size:
+    /// each is resized to the network's input with [`to_input`](crate::data::to_input)) in
+    /// one batch on the network's device: the one way from images to the network.
+    ///
+    /// ```
+    /// use image::GrayImage;
+    /// use siamese::SiameseConfig;
+    ///
+    /// let device = siamese::device::default_device()?;
+    /// let model = SiameseConfig::compact().init(&device);
+    /// let images = [GrayImage::new(105, 105), GrayImage::new(30, 40)];
+    /// let embeddings = model.embed_images(&images.iter().collect::<Vec<_>>())?;
+    /// assert_eq!(embeddings.dims(), [2, model.embedding_size()]);
+    /// assert!(model.embed_images(&[]).is_err());
+    /// # Ok::<(), siamese::Error>(())
+    /// ```
+    ///
+    /// # Shapes
+    /// - output: `[images.len(), D]`
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `images` is empty.
+    pub fn embed_images(&self, images: &[&GrayImage]) -> Result<Tensor<2>> {
+        if images.is_empty() {
+            return Err(Error::invalid("images", "nothing to embed"));
+        }
+        let [side, _] = self.input_shape();
+        Ok(self.embed(crate::data::input_batch(images, side, &self.device())))
     }
 
     /// Embeds a batch of images.

@@ -407,7 +407,7 @@ impl Trainer {
             let bar = self.progress_bar(epoch, steps);
             bar.set_position(first_step as u64);
             let mut loss_sum = state.loss_sum;
-            let device = model.head.bias.val().device();
+            let device = model.device();
             let result = std::thread::scope(|scope| -> Result<()> {
                 // Batches are drawn on another thread, in order, while the model trains:
                 // one batch on the main device, or one share of it on every device.

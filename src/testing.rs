@@ -191,24 +191,32 @@ pub(crate) mod fuzz {
         let env = |key: &str| std::env::var(key).ok().and_then(|v| v.parse::<u64>().ok());
         let seconds = env("SIAMESE_FUZZ_SECONDS").map(Duration::from_secs);
         let cases = env("SIAMESE_FUZZ_CASES").unwrap_or(128) as u32;
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&env("SIAMESE_FUZZ_SEED").unwrap_or(0).to_le_bytes());
+        let fuzz_seed = env("SIAMESE_FUZZ_SEED").unwrap_or(0);
         let config = Config {
             cases,
             failure_persistence: None,
             max_shrink_iters: 2_000,
             ..Config::default()
         };
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        // A runner runs its cases once: each round gets a runner of its own, seeded by
+        // the round.
+        let runner = |round: u64| {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&fuzz_seed.to_le_bytes());
+            seed[8..16].copy_from_slice(&round.to_le_bytes());
+            TestRunner::new_with_rng(
+                config.clone(),
+                TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+            )
+        };
         let strategy = (
             0..seeds.len(),
             proptest::collection::vec(mutation(dictionary), 1..8),
         );
         let report = RefCell::new(Report::default());
         let started = Instant::now();
-        loop {
-            let result = runner.run(&strategy, |(which, mutations)| {
+        for round in 0.. {
+            let result = runner(round).run(&strategy, |(which, mutations)| {
                 let input = apply(&seeds[which], &mutations);
                 let outcome = read(which, &input);
                 let mut report = report.borrow_mut();

@@ -89,8 +89,8 @@ impl Batcher<GroupItem, GroupBatch> for GroupBatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::to_input;
     use crate::data::image_set::tests::toy_set;
+    use crate::data::to_input;
     use crate::data::{GroupDatasetConfig, GroupedBatchConfig};
 
     crate::device_tests! {

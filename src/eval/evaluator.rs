@@ -9,19 +9,11 @@ use burn::prelude::*;
 use image::GrayImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::aggregation::Aggregation;
 use super::episode::Episode;
 use super::scorer::Scorer;
 use super::wilson::{Interval, Z_95};
 use crate::{Error, Result};
-
-/// How the K scores of a class's support images become the class's score.
-#[derive(Config, Debug, PartialEq, Eq, Copy)]
-pub enum Aggregation {
-    /// The mean of the K scores (logits for the network, negated distances for baselines).
-    Mean,
-    /// The best of the K scores: nearest-neighbour over the support images.
-    Max,
-}
 
 /// Configuration of an [`Evaluator`].
 #[derive(Config, Debug)]
@@ -151,10 +143,9 @@ impl Evaluator {
                     format!("scorer {scorer:?} gave NaN for query {query}"),
                 ));
             }
-            let class_scores = row.chunks(k).map(|shots| match self.config.aggregation {
-                Aggregation::Mean => shots.iter().sum::<f32>() / k as f32,
-                Aggregation::Max => shots.iter().copied().fold(f32::NEG_INFINITY, f32::max),
-            });
+            let class_scores = row
+                .chunks(k)
+                .map(|shots| self.config.aggregation.combine(shots));
             predictions.push(argmax_first(class_scores));
         }
         Ok(EpisodeOutcome {

@@ -21,6 +21,7 @@
 //! # Ok::<(), siamese::Error>(())
 //! ```
 
+mod aggregation;
 mod episode;
 mod evaluator;
 mod hausdorff;
@@ -34,8 +35,9 @@ mod sheet;
 mod siamese_scorer;
 mod wilson;
 
+pub use aggregation::Aggregation;
 pub use episode::Episode;
-pub use evaluator::{Aggregation, EpisodeOutcome, Evaluation, Evaluator, EvaluatorConfig};
+pub use evaluator::{EpisodeOutcome, Evaluation, Evaluator, EvaluatorConfig};
 pub use hausdorff::{INK_THRESHOLD, InkPoints, ModifiedHausdorff};
 pub use koch::KochProtocolConfig;
 pub use lake_runs::{CLASS_LABELS, LakeRuns};

@@ -116,22 +116,7 @@ impl Gallery {
                 ),
             ));
         }
-        let initial = match aggregation {
-            Aggregation::Mean => 0.0,
-            Aggregation::Max => f32::NEG_INFINITY,
-        };
-        let mut scores = vec![initial; self.labels.len()];
-        for (&class, &logit) in self.shot_class.iter().zip(logits) {
-            scores[class] = match aggregation {
-                Aggregation::Mean => scores[class] + logit,
-                Aggregation::Max => scores[class].max(logit),
-            };
-        }
-        if aggregation == Aggregation::Mean {
-            for (score, shots) in scores.iter_mut().zip(self.shots_per_class()) {
-                *score /= shots as f32;
-            }
-        }
+        let scores = aggregation.by_class(logits, &self.shot_class, self.labels.len());
         let mut order: Vec<usize> = (0..self.labels.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         Ok(order

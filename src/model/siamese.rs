@@ -249,10 +249,12 @@ impl Siamese {
         weights: Vec<u8>,
         device: &Device,
     ) -> std::result::Result<Self, String> {
-        let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-            .map_err(|e| format!("unreadable weights: {e}"))?;
-        let model = config
-            .init(device)
+        let bytes = burn::tensor::Bytes::from_bytes_vec(weights);
+        let fresh = config.init(device);
+        check_float_tensors(&fresh, bytes.clone())?;
+        let record =
+            ModuleRecord::from_bytes(bytes).map_err(|e| format!("unreadable weights: {e}"))?;
+        let model = fresh
             .try_load_record(record)
             .map_err(|e| format!("weights do not match the configuration: {e}"))?;
         let mut check = NonFinite::default();
@@ -262,6 +264,50 @@ impl Siamese {
             Some(found) => Err(format!("weights hold an impossible value: {found}")),
             None => Ok(model),
         }
+    }
+}
+
+/// Checks what Burn's record loading would otherwise panic on ("Expected float dtype"):
+/// every tensor stored for one of `model`'s float parameters holds floats.
+fn check_float_tensors(
+    model: &Siamese,
+    weights: burn::tensor::Bytes,
+) -> std::result::Result<(), String> {
+    let mut paths = ParamPaths::default();
+    model.visit(&mut paths);
+    let tensors = burn_pack::Reader::from_bytes(weights)
+        .and_then(burn_pack::Reader::into_tensors)
+        .map_err(|e| format!("unreadable weights: {e}"))?;
+    match tensors
+        .iter()
+        .find(|t| !t.dtype.is_float() && paths.floats.contains(&t.name))
+    {
+        Some(t) => Err(format!(
+            "{} is stored as {:?}, not as floating-point numbers",
+            t.name, t.dtype
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The paths (`encoder.blocks.0.conv.weight`, ...) of a module's float parameters.
+#[derive(Default)]
+struct ParamPaths {
+    path: Vec<String>,
+    floats: std::collections::HashSet<String>,
+}
+
+impl burn::module::ModuleVisitor for ParamPaths {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, _param: &burn::module::Param<Tensor<D>>) {
+        self.floats.insert(self.path.join("."));
     }
 }
 
@@ -582,5 +628,23 @@ mod tests {
             );
             assert!(message.contains("at index 4"), "{message}");
         }
+    }
+
+    /// Found by `fuzz_weights_pair` (10-minute run): one byte set in a weights file's
+    /// header declared a conv weight as U32, and Burn's record loading panicked.
+    #[test]
+    fn a_weight_stored_as_integers_is_a_named_error() {
+        let device = crate::device::default_device().unwrap();
+        let model = crate::testing::tiny_siamese().init(&device);
+        let json = model.config.to_string();
+        let mut weights = model.into_record().into_bytes().unwrap().to_vec();
+        weights[56] = 85;
+        let message = Siamese::from_parts(&json, weights, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("not as floating-point numbers"),
+            "{message}"
+        );
     }
 }

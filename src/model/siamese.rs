@@ -257,7 +257,10 @@ impl Siamese {
         let model = fresh
             .try_load_record(record)
             .map_err(|e| format!("weights do not match the configuration: {e}"))?;
-        let mut check = NonFinite::default();
+        let mut check = ParamCheck {
+            check_values: true,
+            ..ParamCheck::default()
+        };
         model.visit(&mut check);
         match check.found {
             // NaN or infinite weights would score every pair NaN, and rank by it silently.
@@ -273,7 +276,7 @@ fn check_float_tensors(
     model: &Siamese,
     weights: burn::tensor::Bytes,
 ) -> std::result::Result<(), String> {
-    let mut paths = ParamPaths::default();
+    let mut paths = ParamCheck::default();
     model.visit(&mut paths);
     let tensors = burn_pack::Reader::from_bytes(weights)
         .and_then(burn_pack::Reader::into_tensors)
@@ -290,41 +293,24 @@ fn check_float_tensors(
     }
 }
 
-/// The paths (`encoder.blocks.0.conv.weight`, ...) of a module's float parameters.
-#[derive(Default)]
-struct ParamPaths {
-    path: Vec<String>,
-    floats: std::collections::HashSet<String>,
-}
-
-impl burn::module::ModuleVisitor for ParamPaths {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, _param: &burn::module::Param<Tensor<D>>) {
-        self.floats.insert(self.path.join("."));
-    }
-}
-
 /// Largest magnitude a loaded weight or statistic may have. Trained networks stay far
 /// below it (the shipped compact network's largest is a running variance of about 51);
 /// a damaged file's misread bytes often land above it, where activations overflow to NaN.
 const MAX_WEIGHT: f32 = 1e6;
 
-/// Finds the first parameter or running statistic that is NaN, infinite or larger than
-/// [`MAX_WEIGHT`], or a running variance below zero.
+/// Walks a network's float parameters and running statistics by path
+/// (`encoder.blocks.0.conv.weight`, ...): collects the paths, and with `check_values` finds
+/// the first that is NaN, infinite or larger than [`MAX_WEIGHT`], or a running variance
+/// below zero.
 #[derive(Default)]
-struct NonFinite {
+struct ParamCheck {
+    check_values: bool,
     path: Vec<String>,
+    floats: std::collections::HashSet<String>,
     found: Option<String>,
 }
 
-impl burn::module::ModuleVisitor for NonFinite {
+impl burn::module::ModuleVisitor for ParamCheck {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -334,7 +320,8 @@ impl burn::module::ModuleVisitor for NonFinite {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-        if self.found.is_some() {
+        self.floats.insert(self.path.join("."));
+        if !self.check_values || self.found.is_some() {
             return;
         }
         // A variance below zero makes batch norm's square root NaN.

@@ -1,4 +1,5 @@
-//! Reading the files a user names, with a bound on what each kind may take.
+//! Reading the files a user names, with a bound on what each kind may take; writing the
+//! crate's own files atomically.
 //!
 //! A size from `metadata()` is no bound: it is 0 for a device or a pipe, and a link can
 //! point at `/dev/zero`. Every read of a user-named file goes through [`read_bounded`],
@@ -6,7 +7,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -94,6 +95,18 @@ pub(crate) fn read_up_to(path: &Path, limit: u64) -> Result<Vec<u8>> {
 pub(crate) fn read_text(path: &Path, kind: FileKind) -> Result<String> {
     String::from_utf8(read_bounded(path, kind)?)
         .map_err(|e| Error::checkpoint(path, format!("is not UTF-8 text: {e}")))
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ pub(super) fn write(path: &Path, header: &Header, embeddings: &[f32]) -> Result<
     for v in embeddings {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
-    crate::model::write_atomically(path, &bytes)
+    crate::io::write_atomically(path, &bytes)
 }
 
 /// Reads a gallery file and checks that it is whole and consistent.

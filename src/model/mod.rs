@@ -12,5 +12,4 @@ pub use encoder::{
 };
 pub use head::{ALL_PAIRS_BUDGET, L1DistanceHead, L1DistanceHeadConfig};
 #[allow(unused_imports)] // for the trainer's checkpoints
-pub(crate) use siamese::write_atomically;
 pub use siamese::{Siamese, SiameseConfig, config_path};

@@ -208,13 +208,13 @@ impl Siamese {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let json = self.config.to_string();
-        write_atomically(&config_path(path), json.as_bytes())?;
+        crate::io::write_atomically(&config_path(path), json.as_bytes())?;
         let bytes = self
             .clone()
             .into_record()
             .into_bytes()
             .map_err(|e| Error::checkpoint(path, e))?;
-        write_atomically(path, &bytes)
+        crate::io::write_atomically(path, &bytes)
     }
 
     /// Loads a network saved by [`Siamese::save`] onto `device`.
@@ -343,18 +343,6 @@ impl burn::module::ModuleVisitor for ParamCheck {
 /// The configuration file that goes with the weights at `weights`: same name, `.json`.
 pub fn config_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub fn save(path: &Path, state: &RunState, model: &Siamese, optim: &ModuleOptimi
         zip.write_all(bytes).map_err(|e| fail(&e))?;
     }
     let bytes = zip.finish().map_err(|e| fail(&e))?.into_inner();
-    crate::model::write_atomically(path, &bytes)
+    crate::io::write_atomically(path, &bytes)
 }
 
 /// Reads a checkpoint: the run state, the model on `device` and the optimiser state

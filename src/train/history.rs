@@ -50,7 +50,7 @@ pub fn write_csv(history: &[EpochRecord], path: &Path) -> Result<()> {
             r.seconds
         ));
     }
-    crate::model::write_atomically(path, text.as_bytes())
+    crate::io::write_atomically(path, text.as_bytes())
 }
 
 /// Reads a history written by [`write_csv`].
@@ -192,7 +192,7 @@ pub fn plot_learning_curve(history: &[EpochRecord], title: &str, path: &Path) ->
     image
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| draw_error(e.to_string()))?;
-    crate::model::write_atomically(path, &png)
+    crate::io::write_atomically(path, &png)
 }
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ impl Trainer {
         };
         let dir = self.output_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        crate::model::write_atomically(&dir.join(CONFIG), self.config.to_string().as_bytes())?;
+        crate::io::write_atomically(&dir.join(CONFIG), self.config.to_string().as_bytes())?;
         self.run(state, model, self.config.optimizer.init(0))
     }
 
@@ -304,7 +304,7 @@ impl Trainer {
                 ),
             ));
         }
-        crate::model::write_atomically(
+        crate::io::write_atomically(
             &self.output_dir().join(CONFIG),
             self.config.to_string().as_bytes(),
         )?;

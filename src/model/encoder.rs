@@ -60,6 +60,13 @@ pub enum EmbeddingActivation {
     Identity,
 }
 
+/// Largest input side an encoder may take.
+const MAX_INPUT_SIZE: usize = 1024;
+
+/// Most parameters an encoder may have: the 1 GiB of `f32`s a weights file may hold
+/// (Koch's network has 38.9 M).
+const MAX_PARAMETERS: usize = 1 << 28;
+
 /// Configuration of an [`Encoder`]. Start from [`EncoderConfig::koch`] or
 /// [`EncoderConfig::compact`].
 #[derive(Config, Debug)]
@@ -160,7 +167,10 @@ impl EncoderConfig {
         self.embedding.unwrap_or_else(|| self.flattened_size())
     }
 
-    /// Checks that the blocks fit the input and every size is positive.
+    /// Checks that the blocks fit the input, every size is positive, the input side is at
+    /// most 1024 and the encoder has at most 2^28 parameters (the 1 GiB of `f32`s a
+    /// weights file may hold): a configuration read from a file cannot ask for more memory
+    /// than that.
     ///
     /// # Errors
     /// [`crate::Error::InvalidArgument`] naming the offending field.
@@ -177,9 +187,51 @@ impl EncoderConfig {
         if self.embedding == Some(0) {
             return Err(crate::Error::invalid("embedding", "must be positive"));
         }
+        if self.input_size > MAX_INPUT_SIZE {
+            return Err(crate::Error::invalid(
+                "input_size",
+                format!("{} is larger than {MAX_INPUT_SIZE}", self.input_size),
+            ));
+        }
         self.conv_output()
-            .map(|_| ())
-            .map_err(|reason| crate::Error::invalid("blocks", reason))
+            .map_err(|reason| crate::Error::invalid("blocks", reason))?;
+        match self.parameter_count() {
+            Some(n) if n <= MAX_PARAMETERS => Ok(()),
+            count => Err(crate::Error::invalid(
+                "blocks",
+                format!(
+                    "the encoder would have {} parameters, more than the {MAX_PARAMETERS} that \
+                     a weights file can hold",
+                    count.map_or("over 2^64".to_string(), |n| n.to_string())
+                ),
+            )),
+        }
+    }
+
+    /// Parameters and running statistics of the encoder, `None` past `usize`.
+    fn parameter_count(&self) -> Option<usize> {
+        let mut total = 0usize;
+        let mut in_channels = 1usize;
+        for block in &self.blocks {
+            let conv = in_channels
+                .checked_mul(block.channels)?
+                .checked_mul(block.kernel)?
+                .checked_mul(block.kernel)?
+                .checked_add(block.channels)?;
+            let norm = if self.batch_norm {
+                block.channels.checked_mul(4)?
+            } else {
+                0
+            };
+            total = total.checked_add(conv)?.checked_add(norm)?;
+            in_channels = block.channels;
+        }
+        if let Some(width) = self.embedding {
+            let (side, channels) = self.conv_output().ok()?;
+            let features = side.checked_mul(side)?.checked_mul(channels)?;
+            total = total.checked_add(features.checked_mul(width)?.checked_add(width)?)?;
+        }
+        Some(total)
     }
 
     /// Initialize a new [`Encoder`].
@@ -412,5 +464,34 @@ mod tests {
                 Tolerance::absolute(0.0),
             );
         }
+    }
+
+    /// Found by `fuzz_weights_pair` (10-minute run): a configuration file asking for a
+    /// 300-billion-channel block made `init` allocate 1.2 TB and abort the process.
+    #[test]
+    fn configurations_too_large_to_load_are_refused() {
+        let huge = EncoderConfig::new(8, vec![ConvBlockConfig::new(299_999_999_999, 3)]);
+        let message = huge.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("parameters, more than the 268435456"),
+            "{message}"
+        );
+        let overflowing = EncoderConfig::new(8, vec![ConvBlockConfig::new(usize::MAX / 2, 3)]);
+        assert!(
+            overflowing
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("over 2^64")
+        );
+        let wide = EncoderConfig::new(100_000, vec![ConvBlockConfig::new(2, 3)]);
+        assert!(
+            wide.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("larger than 1024")
+        );
+        assert!(EncoderConfig::koch().validate().is_ok());
+        assert!(EncoderConfig::compact().validate().is_ok());
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! A size from `metadata()` is no bound: it is 0 for a device or a pipe, and a link can
 //! point at `/dev/zero`. Every read of a user-named file goes through [`read_bounded`],
-//! which stops one byte past the limit of its [`FileKind`] whatever the file is.
+//! which stops one byte past the limit of its [`FileKind`] whatever the file is. The one
+//! exception is an image that is a regular file: its length is its size, so
+//! [`load_image`](crate::data::load_image) checks that and lets the decoder read the file
+//! as it goes, without a copy in memory.
 
 use std::fs::File;
 use std::io::Read;

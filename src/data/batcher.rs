@@ -20,7 +20,7 @@ pub struct PairBatch {
 }
 
 /// Turns [`PairItem`]s into a [`PairBatch`] of `image_size × image_size` inputs, resized
-/// with [`to_input`], the conversion evaluation uses too.
+/// with [`to_input`](super::to_input), the conversion evaluation uses too.
 ///
 /// ```
 /// use burn::data::dataloader::batcher::Batcher;

@@ -24,7 +24,7 @@ pub struct GroupBatch {
 }
 
 /// Turns the [`GroupItem`]s of one grouped batch into a [`GroupBatch`] of
-/// `image_size × image_size` inputs, resized with [`to_input`] as evaluation does.
+/// `image_size × image_size` inputs, resized with [`to_input`](super::to_input) as evaluation does.
 ///
 /// ```
 /// use burn::data::dataloader::batcher::Batcher;

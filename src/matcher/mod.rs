@@ -1,7 +1,7 @@
 //! One-shot matching on your own images: a trained network and a gallery of labelled
 //! examples.
 //!
-//! A [`Matcher`] holds a trained [`Siamese`] network and a gallery: a few labelled
+//! A [`Matcher`] holds a trained [`Siamese`](crate::Siamese) network and a gallery: a few labelled
 //! example images ("shots") per class, each embedded once. It ranks the gallery's classes
 //! for a query image ([`Matcher::classify`]), tells whether two images show the same
 //! class ([`Matcher::verify`], with a threshold [`Matcher::calibrate`]d on labelled pairs),

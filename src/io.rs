@@ -63,16 +63,24 @@ impl FileKind {
 /// [`Error::Io`] naming the file when it cannot be opened or read;
 /// [`Error::TooLarge`] naming it, the limit and the kind when it has more bytes.
 pub(crate) fn read_bounded(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
-    let limit = kind.limit();
-    let bytes = read_up_to(path, limit)?;
-    if bytes.len() as u64 > limit {
+    let bytes = read_up_to(path, kind.limit())?;
+    check_length(path, kind, bytes.len() as u64)?;
+    Ok(bytes)
+}
+
+/// Refuses `length` bytes of `path` past the limit of `kind`.
+///
+/// # Errors
+/// [`Error::TooLarge`] naming the file, the limit and the kind.
+pub(crate) fn check_length(path: &Path, kind: FileKind, length: u64) -> Result<()> {
+    if length > kind.limit() {
         return Err(Error::TooLarge {
             path: path.into(),
             what: kind.name(),
-            limit,
+            limit: kind.limit(),
         });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// At most `limit + 1` bytes of `path`: one more than the limit tells the caller, who

@@ -149,13 +149,7 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
     if metadata.is_file() {
         // A regular file's length is its size: the decoder reads it as it goes.
         let length = metadata.len();
-        if length > MAX_IMAGE_BYTES {
-            return Err(Error::TooLarge {
-                path: path.into(),
-                what: "an image",
-                limit: MAX_IMAGE_BYTES,
-            });
-        }
+        crate::io::check_length(path, crate::io::FileKind::Image, length)?;
         let reader = image_reader(BufReader::new(file), path)?;
         decode_from(reader, path, |decoded| budget::lease(decoded + length))
     } else {

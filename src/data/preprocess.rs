@@ -517,6 +517,27 @@ mod tests {
         assert!(err.to_string().contains("/dev/zero"), "{err}");
     }
 
+    /// A regular file is checked by its length before the decoder reads anything.
+    #[test]
+    fn a_regular_file_past_the_bound_is_refused_by_its_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(MAX_IMAGE_BYTES + 1).unwrap(); // sparse: no disk used
+        let err = load_image(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TooLarge {
+                    limit: MAX_IMAGE_BYTES,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("huge.png"), "{err}");
+    }
+
     #[test]
     fn native_size_is_an_exact_rescale() {
         let image = GrayImage::from_fn(105, 105, |x, y| Luma([((x + y) % 256) as u8]));

@@ -306,7 +306,7 @@ impl ConvBlock {
     /// - input: `[B, C_in, H, W]`
     /// - output: `[B, C_out, H', W']`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.forward(input);
+        let mut x = super::gemm_conv::forward(&self.conv, input);
         if let Some(norm) = &self.norm {
             x = norm.forward(x);
         }

@@ -2,6 +2,7 @@
 
 mod blocked_linear;
 mod encoder;
+pub mod gemm_conv;
 mod head;
 mod siamese;
 

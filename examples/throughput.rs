@@ -118,11 +118,6 @@ fn run() -> siamese::Result<()> {
     }
     for name in &args.devices {
         let backend: Backend = name.parse()?;
-        if !backend.trains_well() && args.mode.contains(&Mode::Train) {
-            eprintln!(
-                "warning: training on {backend} is very slow (its conv backward is 100-300x its forward)"
-            );
-        }
         let device = backend.device()?;
         for &preset in &args.presets {
             let preset_name = format!("{preset:?}").to_lowercase();

@@ -22,7 +22,6 @@ use crate::data::{
     DistortionConfig, GroupBatch, GroupBatcher, GroupDataset, GroupDatasetConfig, ImageSet,
     PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
 };
-use crate::device::Backend;
 use crate::eval::{Episode, Evaluator, EvaluatorConfig, SiameseScorer};
 use crate::{Error, Result, Siamese};
 
@@ -364,16 +363,6 @@ impl Trainer {
         mut optim: ModuleOptimizer,
     ) -> Result<TrainingOutcome> {
         let dir = self.output_dir();
-        if self
-            .devices
-            .iter()
-            .any(|d| Backend::of(d).is_some_and(|b| !b.trains_well()))
-        {
-            eprintln!(
-                "warning: training on ndarray is very slow (its convolution backward pass is \
-                 100-300x slower than its forward); use flex on CPU or wgpu on GPU"
-            );
-        }
         let dataset = self.dataset()?;
         let input_size = self.config.model.encoder.input_size;
         let batcher = PairBatcher::new(input_size);

@@ -270,35 +270,44 @@ pub fn forward(x: &[f32], w: &[f32], b: &[f32], g: &Geometry) -> Vec<f32> {
     y
 }
 
-/// `dW[O, C, kh, kw] = Σ_i dY_i · col_iᵀ`.
+/// Images whose weight-gradient terms are summed into one partial sum. Fixed, so that the
+/// order of the floating-point additions, and hence the gradient to the last bit, does not
+/// depend on the thread count or on scheduling: a resumed training run must end with the
+/// weights of an unbroken one.
+const IMAGES_PER_PARTIAL: usize = 4;
+
+/// `dW[O, C, kh, kw] = Σ_i dY_i · col_iᵀ`, summed in a fixed order.
 pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
-    let accumulate = |(mut dw, mut col): (Vec<f32>, Vec<f32>), (xi, dyi): (&[f32], &[f32])| {
-        im2col(xi, g, &mut col);
-        let a = Strided::row_major(dyi, p);
-        let b = Strided::transposed(&col, p);
-        sgemm([g.o, k, p], &mut dw, true, a, b, product_parallelism(g));
-        (dw, col)
+    let partial = |(xs, dys): (&[f32], &[f32])| {
+        let (mut dw, mut col) = (vec![0.0; g.o * k], vec![0.0; k * p]);
+        for (xi, dyi) in xs.chunks(g.chw()).zip(dys.chunks(g.op())) {
+            im2col(xi, g, &mut col);
+            let a = Strided::row_major(dyi, p);
+            let b = Strided::transposed(&col, p);
+            sgemm([g.o, k, p], &mut dw, true, a, b, product_parallelism(g));
+        }
+        dw
     };
-    let fresh = || (vec![0.0; g.o * k], vec![0.0; k * p]);
-    if by_image(g) {
-        x.par_chunks(g.chw())
-            .zip(dy.par_chunks(g.op()))
-            .fold(fresh, accumulate)
-            .map(|(dw, _)| dw)
-            .reduce(
-                || vec![0.0; g.o * k],
-                |mut sum, part| {
-                    sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
-                    sum
-                },
-            )
+    let (x_chunk, dy_chunk) = (g.chw() * IMAGES_PER_PARTIAL, g.op() * IMAGES_PER_PARTIAL);
+    let partials: Vec<Vec<f32>> = if by_image(g) {
+        x.par_chunks(x_chunk)
+            .zip(dy.par_chunks(dy_chunk))
+            .map(partial)
+            .collect()
     } else {
-        x.chunks(g.chw())
-            .zip(dy.chunks(g.op()))
-            .fold(fresh(), accumulate)
-            .0
-    }
+        x.chunks(x_chunk)
+            .zip(dy.chunks(dy_chunk))
+            .map(partial)
+            .collect()
+    };
+    partials
+        .into_iter()
+        .reduce(|mut sum, part| {
+            sum.iter_mut().zip(&part).for_each(|(s, v)| *s += v);
+            sum
+        })
+        .unwrap_or_else(|| vec![0.0; g.o * k])
 }
 
 /// `dX_i = col2im(Wᵀ · dY_i)`.
@@ -463,6 +472,24 @@ mod tests {
             let db = bias_grad(&dy, &g);
             let total: f32 = db.iter().sum();
             assert!((total - dy.iter().sum::<f32>()).abs() < 1e-3);
+        }
+    }
+
+    #[test]
+    fn the_weight_gradient_does_not_depend_on_the_thread_count() {
+        let g = geometry([9, 3, 10, 5, 3, 1, 1, 1]);
+        let (x, dy) = (values(g.n * g.chw(), 8), values(g.n * g.op(), 9));
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| weight_grad(&x, &dy, &g))
+        };
+        let one = on(1);
+        for threads in [2, 3, 16] {
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&on(threads)), bits(&one), "{threads} threads");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! | feature   | backend                          | use it for                                  |
 //! |-----------|----------------------------------|---------------------------------------------|
 //! | `flex`    | Burn's pure-Rust CPU backend     | training and evaluation on CPU (default)    |
-//! | `ndarray` | burn-ndarray (deprecated upstream)| CPU inference and training (0.7× flex's speed) |
+//! | `ndarray` | burn-ndarray (deprecated upstream)| CPU inference and training (0.55–0.85× flex) |
 //! | `wgpu`    | Vulkan / Metal / DX12 GPUs       | training the paper-size `koch` network      |
 
 use std::fmt;

@@ -29,7 +29,7 @@
 //! | feature   | backend                        | notes                                        |
 //! |-----------|--------------------------------|----------------------------------------------|
 //! | `flex`    | Burn's pure-Rust CPU backend   | default; the fastest CPU training            |
-//! | `ndarray` | burn-ndarray                   | deprecated upstream; inference and training (about 0.7× flex) |
+//! | `ndarray` | burn-ndarray                   | deprecated upstream; inference and training (0.55–0.85× flex) |
 //! | `wgpu`    | Vulkan / Metal / DX12          | GPUs; software Vulkan (lavapipe) works too   |
 
 pub mod data;

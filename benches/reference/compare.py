@@ -14,9 +14,6 @@ with cargo (dev profile by default: the crate's dev profile builds Burn's kernel
 opt-level 3, like release), then `torch_reference.py`. Every program prints
 `RESULT key=value ...` lines; `--raw FILE` keeps them all. Runs are sequential, so run
 it on a quiet machine. Not part of CI.
-
-Training on ndarray is left out unless `--ndarray-train` is given: its convolution
-backward is 100-300x slower than its forward (minutes per step).
 """
 
 import argparse
@@ -76,8 +73,6 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--profile", default="dev", help="cargo profile (dev or release)")
     parser.add_argument("--features", default="ndarray,wgpu", help="cargo features")
-    parser.add_argument("--ndarray-train", action="store_true",
-                        help="also time training on ndarray (very slow)")
     parser.add_argument("--no-torch", action="store_true", help="Burn only")
     parser.add_argument("--no-build", action="store_true",
                         help="use the examples as last built (to keep a timed window free of compiling)")
@@ -92,12 +87,8 @@ def main() -> int:
 
     results = run([fma_peak, "--threads", str(args.threads), "--format", "lines"])
     for device in args.devices.split(","):
-        modes = args.modes
-        if device == "ndarray" and not args.ndarray_train:
-            modes = ",".join(m for m in modes.split(",") if m != "train")
-        if modes:
-            results += run([throughput, "--devices", device, "--mode", modes,
-                            "--threads", str(args.threads), "--format", "lines"] + common, env)
+        results += run([throughput, "--devices", device, "--mode", args.modes,
+                        "--threads", str(args.threads), "--format", "lines"] + common, env)
     if not args.no_torch:
         results += run([sys.executable, HERE / "torch_reference.py", "--mode", args.modes,
                         "--threads", str(args.threads)] + common)

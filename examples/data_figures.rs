@@ -80,7 +80,7 @@ fn run() -> siamese::Result<()> {
             .with_pairs_per_epoch(pairs_total)
             .with_seed(1)
             .init(background.clone())?;
-        let batcher = PairBatcher::new(size);
+        let batcher = PairBatcher::new(size)?;
 
         // One thread: get + batch in a loop.
         let start = Instant::now();

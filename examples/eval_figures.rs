@@ -112,7 +112,7 @@ fn run() -> siamese::Result<()> {
         1e3 * result.elapsed.as_secs_f64() / result.total() as f64
     );
     if args.pairwise {
-        let scorer = PairwiseScorer::new(&model).with_batch_size(args.batch_size / 2);
+        let scorer = PairwiseScorer::new(&model).with_batch_size(args.batch_size / 2)?;
         let slow = evaluator.evaluate(&scorer, runs.episodes())?;
         row("pairwise (Koch)", &slow);
         let agree = slow

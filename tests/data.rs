@@ -691,7 +691,9 @@ fn real_batches_have_the_encoder_shape() {
         .unwrap();
     let items: Vec<_> = (0..16).map(|i| pairs.get(i).unwrap()).collect();
     for size in [105, 52] {
-        let batch = PairBatcher::new(size).batch(items.clone(), &device);
+        let batch = PairBatcher::new(size)
+            .unwrap()
+            .batch(items.clone(), &device);
         assert_eq!(batch.left.dims(), [16, 1, size, size]);
         assert_eq!(batch.right.dims(), [16, 1, size, size]);
         let targets: Vec<f32> = batch.targets.into_data().try_into_vec().unwrap();

@@ -241,7 +241,7 @@ siamese::device_tests! {
         ] {
             let model = config.init(&device);
             let fast = SiameseScorer::new(&model);
-            let slow = PairwiseScorer::new(&model).with_batch_size(16);
+            let slow = PairwiseScorer::new(&model).with_batch_size(16).unwrap();
             let small_batches = EvaluatorConfig::new()
                 .with_batch_size(5)
                 .with_progress(false)

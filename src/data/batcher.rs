@@ -33,7 +33,7 @@ pub struct PairBatch {
 ///     right: GrayImage::new(105, 105),
 ///     indices: PairIndices { left: 0, right: 1, same: true },
 /// };
-/// let batch = PairBatcher::new(52).batch(vec![item.clone(), item], &device);
+/// let batch = PairBatcher::new(52)?.batch(vec![item.clone(), item], &device);
 /// assert_eq!(batch.left.dims(), [2, 1, 52, 52]);
 /// assert_eq!(batch.targets.into_data().try_into_vec::<f32>().unwrap(), [1.0, 1.0]);
 /// # Ok::<(), siamese::Error>(())
@@ -47,11 +47,13 @@ impl PairBatcher {
     /// A batcher for an encoder whose input is `image_size × image_size`
     /// (105 for Koch's network, 52 for the compact one).
     ///
-    /// # Panics
-    /// When `image_size` is 0.
-    pub fn new(image_size: usize) -> Self {
-        assert!(image_size > 0, "image size must be positive");
-        Self { image_size }
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `image_size` is 0.
+    pub fn new(image_size: usize) -> crate::Result<Self> {
+        if image_size == 0 {
+            return Err(crate::Error::invalid("image_size", "must be positive"));
+        }
+        Ok(Self { image_size })
     }
 
     /// Side of the images in the batches.
@@ -87,6 +89,12 @@ mod tests {
     use crate::data::{PairDatasetConfig, image_set::tests::toy_set};
     use burn::data::dataset::Dataset;
 
+    #[test]
+    fn a_zero_size_is_a_named_error() {
+        let message = PairBatcher::new(0).unwrap_err().to_string();
+        assert!(message.contains("image_size"), "{message}");
+    }
+
     crate::device_tests! {
         fn batches_match_items(device) {
             let pairs = PairDatasetConfig::evaluation()
@@ -95,7 +103,7 @@ mod tests {
                 .unwrap();
             let items: Vec<PairItem> = (0..6).map(|i| pairs.get(i).unwrap()).collect();
             for size in [105, 52] {
-                let batch = PairBatcher::new(size).batch(items.clone(), &device);
+                let batch = PairBatcher::new(size).unwrap().batch(items.clone(), &device);
                 assert_eq!(batch.left.dims(), [6, 1, size, size]);
                 assert_eq!(batch.right.dims(), [6, 1, size, size]);
                 let targets: Vec<f32> = batch.targets.into_data().try_into_vec().unwrap();

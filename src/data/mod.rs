@@ -20,7 +20,7 @@
 //! let omniglot = Omniglot::open("../shared/omniglot")?;
 //! let train = omniglot.background()?.subset(None, Some(&KOCH_TRAIN_DRAWERS))?;
 //! let pairs = PairDatasetConfig::training().with_seed(7).init(train)?;
-//! let loader = DataLoaderBuilder::new(PairBatcher::new(52))
+//! let loader = DataLoaderBuilder::new(PairBatcher::new(52)?)
 //!     .batch_size(128)
 //!     .num_workers(2)
 //!     .build(pairs.clone());

@@ -32,12 +32,14 @@ impl PairwiseScorer {
 
     /// Sets the pairs per forward pass (each pass encodes twice as many images).
     ///
-    /// # Panics
-    /// When `batch_size` is 0.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        assert!(batch_size > 0, "batch_size must be positive");
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `batch_size` is 0.
+    pub fn with_batch_size(mut self, batch_size: usize) -> crate::Result<Self> {
+        if batch_size == 0 {
+            return Err(crate::Error::invalid("batch_size", "must be positive"));
+        }
         self.batch_size = batch_size;
-        self
+        Ok(self)
     }
 }
 
@@ -75,5 +77,22 @@ impl Scorer for PairwiseScorer {
             scores.extend(to_f32s(self.model.forward(pick(l), pick(r))));
         }
         Ok(scores)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_batch_size_is_a_named_error() {
+        let device = crate::device::default_device().unwrap();
+        let model = crate::testing::tiny_siamese().init(&device);
+        let message = PairwiseScorer::new(&model)
+            .with_batch_size(0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("batch_size"), "{message}");
     }
 }

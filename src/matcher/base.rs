@@ -83,10 +83,16 @@ impl Matcher {
         self
     }
 
-    /// Sets the most images embedded in one batch (0 counts as 1).
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
+    /// Sets the most images embedded in one batch.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidArgument`] when `batch_size` is 0.
+    pub fn with_batch_size(mut self, batch_size: usize) -> crate::Result<Self> {
+        if batch_size == 0 {
+            return Err(crate::Error::invalid("batch_size", "must be positive"));
+        }
+        self.batch_size = batch_size;
+        Ok(self)
     }
 
     /// The network, in evaluation mode.
@@ -632,13 +638,25 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_zero_batch_size_is_a_named_error() {
+        let device = crate::device::default_device().unwrap();
+        let model = crate::testing::tiny_siamese().init(&device);
+        let message = Matcher::new(model)
+            .with_batch_size(0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("batch_size"), "{message}");
+    }
+
     crate::device_tests! {
         fn a_gallery_saved_on_the_default_device_loads_on_every_device(device) {
             let dir = tempfile::tempdir().unwrap();
             let home = crate::device::default_device().unwrap();
             let model = SiameseConfig::compact().init(&home);
             model.save(dir.path().join("model.bpk")).unwrap();
-            let mut matcher = Matcher::new(model).with_batch_size(2);
+            let mut matcher = Matcher::new(model).with_batch_size(2).unwrap();
             matcher.add_many([("a", bar(20)), ("b", bar(50)), ("c", bar(80)), ("a", bar(25))]).unwrap();
             let gallery = dir.path().join("gallery.siam");
             matcher.save(&gallery).unwrap();

@@ -365,7 +365,7 @@ impl Trainer {
         let dir = self.output_dir();
         let dataset = self.dataset()?;
         let input_size = self.config.model.encoder.input_size;
-        let batcher = PairBatcher::new(input_size);
+        let batcher = PairBatcher::new(input_size)?;
         let group_batcher = GroupBatcher::new(input_size)?;
         let loss = self.config.loss();
         let steps = self.config.steps_per_epoch();

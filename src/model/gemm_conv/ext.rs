@@ -20,7 +20,7 @@ pub trait CpuConv: Backend {
     fn with_f32<R>(tensor: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R;
 
     /// A row-major f32 tensor of `shape` that takes `data` without copying.
-    fn from_f32(data: Vec<f32>, shape: [usize; 4]) -> FloatTensor<Self>;
+    fn from_f32(data: Vec<f32>, shape: &[usize]) -> FloatTensor<Self>;
 
     /// The forward pass without autodiff: the backend's own convolution where that is
     /// already GEMM-shaped (Flex), the kernels otherwise.
@@ -89,13 +89,13 @@ fn weight_grad<B: CpuConv>(
     let dw = B::with_f32(x, |x| {
         B::with_f32(output_grad, |dy| kernels::weight_grad(x, dy, g))
     });
-    B::from_f32(dw, [g.o, g.c, g.kh, g.kw])
+    B::from_f32(dw, &[g.o, g.c, g.kh, g.kw])
 }
 
 /// The bias gradient: the output gradient summed over images and pixels.
 fn bias_grad<B: CpuConv>(output_grad: &FloatTensor<B>, g: &Geometry) -> FloatTensor<B> {
     let db = B::with_f32(output_grad, |dy| kernels::bias_grad(dy, g));
-    B::float_reshape(B::from_f32(db, [g.o, 1, 1, 1]), [g.o].into())
+    B::from_f32(db, &[g.o])
 }
 
 #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
@@ -123,7 +123,7 @@ mod flex {
             f(dense.storage::<f32>())
         }
 
-        fn from_f32(data: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+        fn from_f32(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
             FlexTensor::new(
                 Bytes::from_elems(data),
                 Layout::contiguous(Shape::from(shape)),
@@ -163,7 +163,6 @@ mod flex {
 }
 
 #[cfg(feature = "ndarray")]
-#[allow(deprecated)]
 mod ndarray {
     use burn::backend::NdArray;
     use burn::backend::ndarray::NdArrayTensor;
@@ -188,7 +187,7 @@ mod ndarray {
             }
         }
 
-        fn from_f32(data: Vec<f32>, shape: [usize; 4]) -> NdArrayTensor {
+        fn from_f32(data: Vec<f32>, shape: &[usize]) -> NdArrayTensor {
             NdArrayTensor::from_data(TensorData::new(data, shape))
         }
 
@@ -204,7 +203,7 @@ mod ndarray {
                     Self::with_f32(&bias, |b| kernels::forward(x, w, b, &g))
                 })
             });
-            Self::from_f32(y, [g.n, g.o, g.oh, g.ow])
+            Self::from_f32(y, &[g.n, g.o, g.oh, g.ow])
         }
 
         fn conv_input_grad(
@@ -217,7 +216,7 @@ mod ndarray {
             let dx = Self::with_f32(&weight, |w| {
                 Self::with_f32(&output_grad, |dy| kernels::input_grad(w, dy, &g))
             });
-            Self::from_f32(dx, [g.n, g.c, g.h, g.w])
+            Self::from_f32(dx, &[g.n, g.c, g.h, g.w])
         }
     }
 

@@ -236,13 +236,36 @@ fn product_parallelism(g: &Geometry) -> Parallelism {
     }
 }
 
+/// Calls `f(scratch, out_i, in_i)` for each image's `out_len` outputs and `in_len` inputs,
+/// with a `[K, P]` scratch matrix reused across the images a worker takes.
+fn for_each_image(
+    out: &mut [f32],
+    out_len: usize,
+    input: &[f32],
+    in_len: usize,
+    g: &Geometry,
+    f: impl Fn(&mut Vec<f32>, &mut [f32], &[f32]) + Sync,
+) {
+    let scratch = || vec![0.0; g.k() * g.p()];
+    if by_image(g) {
+        out.par_chunks_mut(out_len)
+            .zip(input.par_chunks(in_len))
+            .for_each_init(scratch, |col, (o, i)| f(col, o, i));
+    } else {
+        let mut col = scratch();
+        out.chunks_mut(out_len)
+            .zip(input.chunks(in_len))
+            .for_each(|(o, i)| f(&mut col, o, i));
+    }
+}
+
 /// `y[N, O, OH, OW] = conv2d(x, w) + b`.
 // Flex keeps its own forward pass and input gradient (already GEMM-shaped): these serve NdArray.
 #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 pub fn forward(x: &[f32], w: &[f32], b: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0.0; g.n * g.op()];
-    let one = |col: &mut Vec<f32>, (yi, xi): (&mut [f32], &[f32])| {
+    for_each_image(&mut y, g.op(), x, g.chw(), g, |col, yi, xi| {
         im2col(xi, g, col);
         let a = Strided::row_major(w, k);
         sgemm(
@@ -256,17 +279,7 @@ pub fn forward(x: &[f32], w: &[f32], b: &[f32], g: &Geometry) -> Vec<f32> {
         for (row, bias) in yi.chunks_mut(p).zip(b) {
             row.iter_mut().for_each(|v| *v += bias);
         }
-    };
-    if by_image(g) {
-        y.par_chunks_mut(g.op())
-            .zip(x.par_chunks(g.chw()))
-            .for_each_init(|| vec![0.0; k * p], one);
-    } else {
-        let mut col = vec![0.0; k * p];
-        y.chunks_mut(g.op())
-            .zip(x.chunks(g.chw()))
-            .for_each(|pair| one(&mut col, pair));
-    }
+    });
     y
 }
 
@@ -279,26 +292,28 @@ const IMAGES_PER_PARTIAL: usize = 4;
 /// `dW[O, C, kh, kw] = Σ_i dY_i · col_iᵀ`, summed in a fixed order.
 pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
-    let partial = |(xs, dys): (&[f32], &[f32])| {
-        let (mut dw, mut col) = (vec![0.0; g.o * k], vec![0.0; k * p]);
+    let partial = |col: &mut Vec<f32>, (xs, dys): (&[f32], &[f32])| {
+        let mut dw = vec![0.0; g.o * k];
         for (xi, dyi) in xs.chunks(g.chw()).zip(dys.chunks(g.op())) {
-            im2col(xi, g, &mut col);
+            im2col(xi, g, col);
             let a = Strided::row_major(dyi, p);
-            let b = Strided::transposed(&col, p);
+            let b = Strided::transposed(col, p);
             sgemm([g.o, k, p], &mut dw, true, a, b, product_parallelism(g));
         }
         dw
     };
     let (x_chunk, dy_chunk) = (g.chw() * IMAGES_PER_PARTIAL, g.op() * IMAGES_PER_PARTIAL);
+    let scratch = || vec![0.0; k * p];
     let partials: Vec<Vec<f32>> = if by_image(g) {
         x.par_chunks(x_chunk)
             .zip(dy.par_chunks(dy_chunk))
-            .map(partial)
+            .map_init(scratch, partial)
             .collect()
     } else {
+        let mut col = scratch();
         x.chunks(x_chunk)
             .zip(dy.chunks(dy_chunk))
-            .map(partial)
+            .map(|chunk| partial(&mut col, chunk))
             .collect()
     };
     partials
@@ -316,7 +331,7 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 pub fn input_grad(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0.0; g.n * g.chw()];
-    let one = |dcol: &mut Vec<f32>, (dxi, dyi): (&mut [f32], &[f32])| {
+    for_each_image(&mut dx, g.chw(), dy, g.op(), g, |dcol, dxi, dyi| {
         let a = Strided::transposed(w, k);
         sgemm(
             [k, p, g.o],
@@ -327,17 +342,7 @@ pub fn input_grad(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
             product_parallelism(g),
         );
         col2im_add(dcol, g, dxi);
-    };
-    if by_image(g) {
-        dx.par_chunks_mut(g.chw())
-            .zip(dy.par_chunks(g.op()))
-            .for_each_init(|| vec![0.0; k * p], one);
-    } else {
-        let mut dcol = vec![0.0; k * p];
-        dx.chunks_mut(g.chw())
-            .zip(dy.chunks(g.op()))
-            .for_each(|pair| one(&mut dcol, pair));
-    }
+    });
     dx
 }
 

@@ -58,7 +58,7 @@ pub fn conv2d(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     #[cfg(any(feature = "flex", feature = "ndarray"))]
-    if options.groups == 1 && gemm_available(&x.device()) {
+    if gemm_available(&x.device()) {
         use burn::backend::Dispatch;
         use ext::GemmConvBackend;
         let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));

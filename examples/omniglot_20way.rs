@@ -85,6 +85,10 @@ struct Args {
     /// Grouped losses: alphabets the characters of a batch come from.
     #[arg(long, default_value_t = 2)]
     alphabets: usize,
+    /// Grouped losses: also train on every character turned by 90, 180 and 270 degrees,
+    /// each as a character of its own (four times the characters).
+    #[arg(long)]
+    quarter_turns: bool,
     /// The episode loss: weight of the balanced all-pairs loss added to it (it alone
     /// trains the head's bias, keeping the sigmoid a probability).
     #[arg(long, default_value_t = 0.1)]
@@ -209,7 +213,8 @@ fn training_config(args: &Args) -> Result<TrainingConfig> {
     let batch = GroupedBatchConfig::new()
         .with_characters(args.characters)
         .with_drawings(args.drawings)
-        .with_alphabets(args.alphabets);
+        .with_alphabets(args.alphabets)
+        .with_quarter_turns(args.quarter_turns.then_some(true));
     let (loss, epochs, pairs_per_epoch, batch_size) = match (loss, args.preset) {
         (Loss::Pairs, Preset::Compact) => (LossConfig::Pairs, 5, 30_000, 32),
         (Loss::Pairs, Preset::Koch) => (LossConfig::Pairs, 200, 30_000, 128),

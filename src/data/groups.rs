@@ -32,12 +32,26 @@ pub struct GroupedBatchConfig {
     /// drawn makes up the rest.
     #[config(default = 2)]
     pub alphabets: usize,
+    /// Also draw every character turned by a quarter, a half and three quarters, each as a
+    /// character of its own (as Vinyals et al. 2016 and Snell et al. 2017 augment
+    /// Omniglot): four times the characters to tell apart, with the same drawers. Both
+    /// drawings of a slot get its turn, before the distortions. `None`: upright only.
+    pub quarter_turns: Option<bool>,
 }
 
 impl GroupedBatchConfig {
     /// Images in one batch: `characters × drawings`.
     pub fn images(&self) -> usize {
         self.characters * self.drawings
+    }
+
+    /// Turns of each character drawn: 4 with [`Self::quarter_turns`], else 1.
+    pub fn turns(&self) -> usize {
+        if self.quarter_turns == Some(true) {
+            4
+        } else {
+            1
+        }
     }
 
     /// Checks the sizes on their own (the data is checked by [`GroupDatasetConfig::init`]).
@@ -106,12 +120,15 @@ impl GroupDatasetConfig {
             characters,
             drawings,
             alphabets,
+            ..
         } = self.batch;
-        if characters > images.num_classes() {
+        let turns = self.batch.turns();
+        if characters > images.num_classes() * turns {
+            let turned = if turns > 1 { " (× 4 turns)" } else { "" };
             return Err(Error::invalid(
                 "characters",
                 format!(
-                    "{characters} per batch, but {} has {} characters",
+                    "{characters} per batch, but {} has {} characters{turned}",
                     images.name(),
                     images.num_classes()
                 ),
@@ -157,6 +174,9 @@ pub struct GroupItem {
     pub index: usize,
     /// Its character's slot in the batch, in `0..characters`: the label the losses use.
     pub slot: usize,
+    /// Quarter turns (0 to 3, clockwise) the image was given before its distortions:
+    /// part of its character with [`GroupedBatchConfig::quarter_turns`], else 0.
+    pub turns: u8,
 }
 
 /// Grouped batches of an [`ImageSet`], as a Burn [`Dataset`] of images.
@@ -238,20 +258,29 @@ impl GroupDataset {
         keyed_rng(self.config.seed, epoch, index, stream)
     }
 
-    /// The classes of batch `batch` of `epoch`, slot by slot.
+    /// The classes of batch `batch` of `epoch`, slot by slot (a class may fill two slots
+    /// in different turns with [`GroupedBatchConfig::quarter_turns`]).
     pub fn batch_classes(&self, epoch: usize, batch: usize) -> Vec<usize> {
+        let characters = self.batch_characters(epoch, batch);
+        characters.into_iter().map(|(class, _)| class).collect()
+    }
+
+    /// The characters of batch `batch` of `epoch`, slot by slot: a class of the set and its
+    /// quarter turns.
+    pub fn batch_characters(&self, epoch: usize, batch: usize) -> Vec<(usize, u8)> {
         let set = &*self.images;
         let GroupedBatchConfig {
             characters,
             alphabets,
             ..
         } = self.config.batch;
+        let turns = self.config.batch.turns();
         let mut rng = self.rng(epoch, batch, CHARACTERS);
         let mut order: Vec<usize> = (0..set.num_alphabets()).collect();
-        let mut classes = Vec::with_capacity(characters);
+        let mut chosen = Vec::with_capacity(characters);
         let mut owed = 0;
         for t in 0..order.len() {
-            if classes.len() == characters {
+            if chosen.len() == characters {
                 break;
             }
             let pick = t + rng.random_range(0..order.len() - t);
@@ -262,28 +291,33 @@ impl GroupDataset {
             } else {
                 0
             };
-            let want = (share + owed).min(characters - classes.len());
-            let take = want.min(range.len());
+            let want = (share + owed).min(characters - chosen.len());
+            // Character `v` of the pool is class `v / turns` turned `v % turns` times.
+            let mut pool: Vec<usize> = (range.start * turns..range.end * turns).collect();
+            let take = want.min(pool.len());
             owed = want - take;
-            let mut pool: Vec<usize> = range.collect();
             for i in 0..take {
                 let j = i + rng.random_range(0..pool.len() - i);
                 pool.swap(i, j);
-                classes.push(pool[i]);
+                chosen.push((pool[i] / turns, (pool[i] % turns) as u8));
             }
         }
-        debug_assert_eq!(classes.len(), characters, "checked by init");
-        classes
+        debug_assert_eq!(chosen.len(), characters, "checked by init");
+        chosen
     }
 
     /// The image indices of batch `batch` of `epoch`, in batch order (drawing-major).
     pub fn batch_indices(&self, epoch: usize, batch: usize) -> Vec<usize> {
-        let classes = self.batch_classes(epoch, batch);
+        self.indices_of(epoch, batch, &self.batch_characters(epoch, batch))
+    }
+
+    /// The image indices of batch `batch` of `epoch`, whose characters are `characters`.
+    fn indices_of(&self, epoch: usize, batch: usize, characters: &[(usize, u8)]) -> Vec<usize> {
         let drawings = self.config.batch.drawings;
-        let per_slot: Vec<Vec<usize>> = classes
+        let per_slot: Vec<Vec<usize>> = characters
             .iter()
             .enumerate()
-            .map(|(slot, &class)| self.drawings_of(epoch, batch, slot, class, drawings))
+            .map(|(slot, &(class, _))| self.drawings_of(epoch, batch, slot, class, drawings))
             .collect();
         (0..drawings)
             .flat_map(|j| per_slot.iter().map(move |images| images[j]))
@@ -315,9 +349,9 @@ impl GroupDataset {
         let (batch, position) = (index / b, index % b);
         let characters = self.config.batch.characters;
         let (drawing, slot) = (position / characters, position % characters);
-        let class = self.batch_classes(epoch, batch)[slot];
+        let (class, turns) = self.batch_characters(epoch, batch)[slot];
         let image = self.drawings_of(epoch, batch, slot, class, drawing + 1)[drawing];
-        self.load(epoch, index, image, slot)
+        self.load(epoch, index, image, slot, turns)
     }
 
     /// The items of batch `batch` of `epoch`, in order: what `item` gives for each of its
@@ -325,16 +359,21 @@ impl GroupDataset {
     /// and the images decoded and distorted in parallel.
     pub fn batch(&self, epoch: usize, batch: usize) -> Vec<GroupItem> {
         let (b, characters) = (self.batch_len(), self.config.batch.characters);
-        self.batch_indices(epoch, batch)
+        let chosen = self.batch_characters(epoch, batch);
+        self.indices_of(epoch, batch, &chosen)
             .into_par_iter()
             .enumerate()
-            .map(|(p, image)| self.load(epoch, batch * b + p, image, p % characters))
+            .map(|(p, image)| {
+                let slot = p % characters;
+                self.load(epoch, batch * b + p, image, slot, chosen[slot].1)
+            })
             .collect()
     }
 
-    /// Item `index`: `image` of the set, distorted with the item's own generator.
-    fn load(&self, epoch: usize, index: usize, image: usize, slot: usize) -> GroupItem {
-        let pixels = self.images.image(image);
+    /// Item `index`: `image` of the set, turned, then distorted with the item's own
+    /// generator.
+    fn load(&self, epoch: usize, index: usize, image: usize, slot: usize, turns: u8) -> GroupItem {
+        let pixels = turn(self.images.image(image), turns);
         let pixels = match &self.config.distortion {
             Some(distortion) => {
                 distortion.distort(&pixels, &mut self.rng(epoch, index, DISTORTION))
@@ -345,7 +384,19 @@ impl GroupDataset {
             image: pixels,
             index: image,
             slot,
+            turns,
         }
+    }
+}
+
+/// `image` turned clockwise by `turns` quarters.
+fn turn(image: GrayImage, turns: u8) -> GrayImage {
+    use image::imageops::{rotate90, rotate180, rotate270};
+    match turns % 4 {
+        0 => image,
+        1 => rotate90(&image),
+        2 => rotate180(&image),
+        _ => rotate270(&image),
     }
 }
 
@@ -385,6 +436,11 @@ mod tests {
         .with_seed(3)
     }
 
+    fn with_turns(mut config: GroupDatasetConfig, turns: Option<bool>) -> GroupDatasetConfig {
+        config.batch.quarter_turns = turns;
+        config
+    }
+
     #[test]
     fn every_batch_holds_k_distinct_drawings_of_m_distinct_characters() {
         // 5 alphabets of 6 characters, 5 drawers each.
@@ -415,6 +471,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn quarter_turns_make_four_characters_of_each_class() {
+        // 2 alphabets × 3 characters: 6 classes, 24 characters with their turns.
+        let turned = with_turns(config(20, 2, 2), Some(true))
+            .init(toy_set(2, 3, 3))
+            .unwrap();
+        let set = turned.images().clone();
+        let mut turns_seen = HashSet::new();
+        for batch in 0..20 {
+            let chosen = turned.batch_characters(1, batch);
+            assert_eq!(chosen.iter().collect::<HashSet<_>>().len(), 20, "distinct");
+            let items = turned.batch(1, batch);
+            for (p, item) in items.iter().enumerate() {
+                let (class, turns) = chosen[p % 20];
+                assert_eq!((set.class_of(item.index), item.turns), (class, turns));
+                assert_eq!(item.image, turn(set.image(item.index), turns));
+                turns_seen.insert(turns);
+            }
+        }
+        assert_eq!(turns_seen.len(), 4);
+        // 25 characters are more than 6 classes in 4 turns make; upright, 7 are.
+        let m = with_turns(config(25, 2, 2), Some(true))
+            .init(toy_set(2, 3, 3))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.contains("25 per batch") && m.contains("6 characters (× 4 turns)"),
+            "{m}"
+        );
+        assert!(config(7, 2, 2).init(toy_set(2, 3, 3)).is_err());
+        // Off, every item is upright and the batches are those of `None`.
+        let upright = config(6, 2, 2).init(toy_set(2, 3, 3)).unwrap();
+        let off = with_turns(config(6, 2, 2), Some(false))
+            .init(toy_set(2, 3, 3))
+            .unwrap();
+        assert_eq!(upright.batch_indices(0, 3), off.batch_indices(0, 3));
+        assert!(upright.batch(0, 3).iter().all(|item| item.turns == 0));
+    }
+
+    #[test]
+    fn a_quarter_turn_is_clockwise() {
+        let mut image = GrayImage::new(105, 105);
+        image.put_pixel(0, 0, image::Luma([255]));
+        assert_eq!(turn(image.clone(), 1).get_pixel(104, 0).0, [255]);
+        assert_eq!(turn(image.clone(), 2).get_pixel(104, 104).0, [255]);
+        assert_eq!(turn(image.clone(), 3).get_pixel(0, 104).0, [255]);
+        assert_eq!(turn(image.clone(), 4), image);
     }
 
     #[test]

@@ -357,6 +357,22 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_training_config_loads_upright_and_turns_round_trip() {
+        // Written before grouped batches could turn their characters.
+        let shipped: TrainingConfig =
+            serde_json::from_str(include_str!("../../weights/compact-training.json")).unwrap();
+        let batch = shipped.loss().batch().cloned().unwrap();
+        assert_eq!((batch.quarter_turns, batch.turns()), (None, 1));
+        let mut turned = shipped.clone();
+        if let Some(LossConfig::Episode { batch, .. }) = &mut turned.loss {
+            batch.quarter_turns = Some(true);
+        }
+        let back: TrainingConfig = serde_json::from_str(&turned.to_string()).unwrap();
+        assert_eq!(back.loss().batch().unwrap().turns(), 4);
+        assert_eq!(back.loss, turned.loss);
+    }
+
+    #[test]
     fn a_grouped_batch_must_fit_an_epoch_and_be_valid() {
         let config = TrainingConfig::new(SiameseConfig::compact())
             .with_loss(Some(LossConfig::episode(32)))

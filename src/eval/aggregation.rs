@@ -12,6 +12,7 @@ use burn::prelude::*;
 /// assert_eq!(Aggregation::Max.combine(&[1.0, 2.0, 6.0]), 6.0);
 /// ```
 #[derive(Config, Debug, PartialEq, Eq, Copy)]
+#[non_exhaustive]
 pub enum Aggregation {
     /// The mean of the K scores (logits for the network, negated distances for baselines).
     Mean,

@@ -10,8 +10,8 @@ use image::GrayImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::aggregation::Aggregation;
-use super::episode::Episode;
-use super::scorer::Scorer;
+use super::episodes::Episode;
+use super::scorers::Scorer;
 use super::wilson::{Interval, Z_95};
 use crate::{Error, Result};
 
@@ -229,6 +229,7 @@ impl<'a> Group<'a> {
 
 /// The predictions on one episode.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EpisodeOutcome {
     /// Predicted class of each query.
     pub predictions: Vec<usize>,
@@ -254,6 +255,7 @@ impl EpisodeOutcome {
 
 /// The result of [`Evaluator::evaluate`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Evaluation {
     /// Name of the scorer.
     pub scorer: String,

@@ -22,29 +22,17 @@
 //! ```
 
 mod aggregation;
-mod episode;
+mod episodes;
 mod evaluator;
-mod hausdorff;
-mod koch;
-mod lake_runs;
-mod pairwise;
-mod pixel;
-mod random_episodes;
-mod scorer;
+mod scorers;
 mod sheet;
-mod siamese_scorer;
 mod wilson;
 
 pub use aggregation::Aggregation;
-pub use episode::Episode;
+pub use episodes::{Episode, EpisodeScope, KochProtocolConfig, LakeRuns, RandomEpisodesConfig};
 pub use evaluator::{EpisodeOutcome, Evaluation, Evaluator, EvaluatorConfig};
-pub use hausdorff::{INK_THRESHOLD, InkPoints, ModifiedHausdorff};
-pub use koch::KochProtocolConfig;
-pub use lake_runs::{CLASS_LABELS, LakeRuns};
-pub use pairwise::PairwiseScorer;
-pub use pixel::PixelNearestNeighbour;
-pub use random_episodes::{EpisodeScope, RandomEpisodesConfig};
-pub use scorer::Scorer;
+pub use scorers::{
+    InkPoints, ModifiedHausdorff, PairwiseScorer, PixelNearestNeighbour, Scorer, SiameseScorer,
+};
 pub use sheet::{EpisodeSheet, EpisodeSheetConfig};
-pub use siamese_scorer::SiameseScorer;
 pub use wilson::{Interval, Z_95};

@@ -9,7 +9,7 @@ use image::{GrayImage, Rgb, RgbImage};
 use imageproc::drawing::{draw_hollow_rect_mut, draw_text_mut};
 use imageproc::rect::Rect;
 
-use super::episode::Episode;
+use super::episodes::Episode;
 use super::evaluator::Evaluation;
 use crate::{Error, Result};
 

@@ -14,10 +14,10 @@ use crate::data::{MAX_PNG_BYTES, decode_png};
 use crate::{Error, Result};
 
 /// Name of the file in each run folder that pairs test items with training images.
-pub const CLASS_LABELS: &str = "class_labels.txt";
+pub(crate) const CLASS_LABELS: &str = "class_labels.txt";
 
 /// The official `all_runs.zip` (353 KB, MIT licence), shipped in `assets/omniglot/`.
-const OFFICIAL_RUNS_ZIP: &[u8] = include_bytes!("../../assets/omniglot/all_runs.zip");
+const OFFICIAL_RUNS_ZIP: &[u8] = include_bytes!("../../../assets/omniglot/all_runs.zip");
 
 /// Runs in the official set, and test items (and classes) in each.
 const OFFICIAL_RUNS: usize = 20;

@@ -8,7 +8,7 @@ use crate::Result;
 /// whatever the scorer needs from each image (a network embedding, pixels, ink points)
 /// once per distinct image, then [`Scorer::score`] compares them.
 ///
-/// The [`Evaluator`](super::Evaluator) does everything else (deduplication, batching,
+/// The [`Evaluator`](crate::eval::Evaluator) does everything else (deduplication, batching,
 /// class aggregation, accuracy), so the Siamese network and the baselines are measured by
 /// the very same code.
 ///
@@ -47,7 +47,7 @@ pub trait Scorer {
     fn name(&self) -> String;
 
     /// Computes the embeddings of a batch of ink-high images. The evaluator calls it with
-    /// at most [`EvaluatorConfig::batch_size`](super::EvaluatorConfig::batch_size) images.
+    /// at most [`EvaluatorConfig::batch_size`](crate::eval::EvaluatorConfig::batch_size) images.
     ///
     /// # Errors
     /// When an image cannot be used (the scorer's own reasons).

@@ -8,7 +8,7 @@ use crate::Result;
 
 /// The smallest ink-high value that counts as ink. Omniglot images are binary (0 or 255);
 /// for grey images (distorted or resized) this is the midpoint.
-pub const INK_THRESHOLD: u8 = 128;
+pub(crate) const INK_THRESHOLD: u8 = 128;
 
 /// Scores a pair by minus the modified Hausdorff distance (Dubuisson and Jain, 1994)
 /// between their inked pixels, as `demo_classification.py` of brendenlake/omniglot

@@ -14,6 +14,7 @@ use crate::{Error, Result};
 
 /// Where an episode's classes come from.
 #[derive(Config, Debug, PartialEq, Eq, Copy)]
+#[non_exhaustive]
 pub enum EpisodeScope {
     /// All from one alphabet, picked uniformly among those with enough characters: the
     /// harder task (characters of one alphabet look alike), as in Koch's protocol.
@@ -180,8 +181,8 @@ impl RandomEpisodesConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::super::koch::tests::{label, toy_set};
     use super::*;
-    use crate::eval::koch::tests::{label, toy_set};
 
     #[test]
     fn episodes_have_the_asked_shape_and_distinct_drawings() {

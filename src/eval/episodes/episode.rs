@@ -10,7 +10,7 @@ use crate::{Error, Result};
 ///
 /// Images are ink-high ([`GrayImage`], ink 255, background 0) behind an [`Arc`], so that
 /// episodes drawn from one image set share their images and clone cheaply. The
-/// [`Evaluator`](super::Evaluator) scores each distinct image once per call, however many
+/// [`Evaluator`](crate::eval::Evaluator) scores each distinct image once per call, however many
 /// episodes hold it.
 ///
 /// ```

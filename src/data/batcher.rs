@@ -6,10 +6,11 @@ use burn::prelude::*;
 use super::pairs::PairItem;
 use image::GrayImage;
 
-use super::preprocess::input_batch;
+use super::input::input_batch;
 
 /// A batch of pairs, on one device.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PairBatch {
     /// Left images, ink 1.0, background 0.0.
     pub left: Tensor<4>,

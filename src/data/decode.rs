@@ -6,7 +6,7 @@ use std::path::Path;
 use image::codecs::png::PngDecoder;
 use image::{DynamicImage, GrayImage, ImageDecoder, Limits};
 
-use super::preprocess::NATIVE_SIZE;
+use super::canonical::NATIVE_SIZE;
 use crate::{Error, Result};
 
 /// Largest PNG file accepted, in bytes. An Omniglot PNG is under 1 KB; anything much larger

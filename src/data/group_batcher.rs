@@ -6,7 +6,7 @@ use burn::prelude::*;
 use super::groups::GroupItem;
 use image::GrayImage;
 
-use super::preprocess::input_batch;
+use super::input::input_batch;
 
 /// A grouped batch on one device: `characters × drawings` images, drawing-major (row
 /// `j × characters + c` is drawing `j` of character slot `c`), as [`GroupDataset`] yields
@@ -14,6 +14,7 @@ use super::preprocess::input_batch;
 ///
 /// [`GroupDataset`]: super::GroupDataset
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct GroupBatch {
     /// The images, ink 1.0, background 0.0.
     pub images: Tensor<4>,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use image::GrayImage;
 
-use super::preprocess::NATIVE_SIZE;
+use super::canonical::NATIVE_SIZE;
 use crate::{Error, Result};
 
 const PIXELS: usize = (NATIVE_SIZE * NATIVE_SIZE) as usize;

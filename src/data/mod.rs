@@ -43,11 +43,17 @@
 //!   ([`NATIVE_SIZE`]); distorted images have grey levels in between.
 //! - As a tensor: `f32` in `[0, 1]`, ink 1.0, background 0.0, shape `[B, 1, S, S]`.
 //!
-//! [`to_input`] is the one conversion from the first to the second (resizing to `S` with a
-//! triangle filter when `S` is not the native size); training and evaluation both use it.
+//! Images come in one way: [`prepare`] brings any decoded image to the first form (grey,
+//! ink high, scaled and centred in a 105 × 105 square); [`load_image`],
+//! [`decode_image`] and [`ImageInput`] (what the matcher accepts) decode and end in it.
+//! Omniglot's own PNGs take the fast path [`decode_png`], with the same result.
+//! [`to_input`] is the one conversion from the first form to the second (resizing to `S`
+//! with a triangle filter when `S` is not the native size); training, evaluation and
+//! matching all use it.
 
 mod batcher;
 mod budget;
+mod canonical;
 mod decode;
 mod distortion;
 #[cfg(feature = "download")]
@@ -55,14 +61,18 @@ mod download;
 mod group_batcher;
 mod groups;
 mod image_set;
+mod input;
 mod loader;
 mod location;
 mod pairs;
-mod preprocess;
 mod splits;
 
 pub use batcher::{PairBatch, PairBatcher};
 pub use budget::PREPARE_BUDGET;
+pub use canonical::{
+    ImageInput, MAX_DECODED_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image,
+    load_image, prepare,
+};
 pub use decode::{MAX_PNG_BYTES, decode_png};
 pub use distortion::{AffineDistortion, DistortionConfig};
 #[cfg(feature = "download")]
@@ -72,14 +82,11 @@ pub use groups::{GroupDataset, GroupDatasetConfig, GroupItem, GroupedBatchConfig
 #[cfg(test)]
 pub(crate) use image_set::tests::toy_set;
 pub use image_set::{ImageSet, LabeledImage};
+pub(crate) use input::input_batch;
+pub use input::to_input;
 pub use loader::{Omniglot, Part};
 pub use location::{OMNIGLOT_DIR, cache_dir};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
-pub(crate) use preprocess::input_batch;
-pub use preprocess::{
-    ImageInput, MAX_DECODED_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image,
-    load_image, prepare, to_input,
-};
 pub use splits::{
     EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, KOCH_TEST_DRAWERS, KOCH_TRAIN_DRAWERS,
     KOCH_VALIDATION_DRAWERS,

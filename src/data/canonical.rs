@@ -1,10 +1,10 @@
-//! Preprocessing: any image to the crate's canonical form ([`prepare`], [`load_image`]),
-//! and the one conversion from that form to network input ([`to_input`]).
+//! Any image to the crate's canonical form: [`prepare`] for a decoded image, and the ways
+//! in that end in it ([`load_image`] for a file, [`decode_image`] for bytes,
+//! [`ImageInput`] for whatever the matcher is given).
 //!
 //! Every image a network sees, in training, evaluation or matching, is first brought to
-//! the [pixel convention](super#pixel-convention) by [`prepare`] (or [`load_image`],
-//! [`decode_image`], [`ImageInput`], which end in it); [`to_input`] then turns it into
-//! network input.
+//! the [pixel convention](super#pixel-convention) here; [`to_input`](super::to_input)
+//! then turns it into network input.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Seek};
@@ -425,74 +425,6 @@ fn fit(gray: GrayF32, (width, height): (u32, u32)) -> GrayF32 {
     page
 }
 
-/// The network inputs of `images`, each converted with [`to_input`] to `side × side`:
-/// what every batcher, scorer and [`Siamese::embed_images`](crate::Siamese::embed_images)
-/// feeds the network.
-///
-/// # Shapes
-/// - output: `[images.len(), 1, side, side]`
-pub(crate) fn input_batch(
-    images: &[&GrayImage],
-    side: usize,
-    device: &burn::tensor::Device,
-) -> burn::tensor::Tensor<4> {
-    let pixels: Vec<f32> = images
-        .iter()
-        .flat_map(|image| to_input(image, side))
-        .collect();
-    crate::tensors::input_tensor(pixels, images.len(), side, device)
-}
-
-/// Converts an ink-high image (ink 255, background 0) of any size to `size × size` floats
-/// in `[0, 1]` (ink 1.0), row-major: one `[1, S, S]` slice of a `[B, 1, S, S]` tensor.
-///
-/// An image already `size × size` is only rescaled to `[0, 1]`. Any other is resized with
-/// `image`'s triangle (bilinear, area-averaging when shrinking) filter, in `f32` so that
-/// grey levels are not rounded twice. Training ([`PairBatcher`](super::PairBatcher)) and
-/// evaluation both call this, so a network sees the same pixels in both.
-///
-/// ```
-/// use image::{GrayImage, Luma};
-/// use siamese::data::to_input;
-///
-/// let mut image = GrayImage::new(105, 105);
-/// image.put_pixel(52, 52, Luma([255]));
-/// let same = to_input(&image, 105);
-/// assert_eq!(same.len(), 105 * 105);
-/// assert_eq!(same[52 * 105 + 52], 1.0);
-///
-/// let half = to_input(&image, 52);
-/// assert_eq!(half.len(), 52 * 52);
-/// assert!(half.iter().all(|&v| (0.0..=1.0).contains(&v)));
-/// assert!(half.iter().sum::<f32>() > 0.0); // the dot survives, spread out
-/// ```
-///
-/// # Panics
-/// When `size` is 0 or the image is empty.
-pub fn to_input(image: &GrayImage, size: usize) -> Vec<f32> {
-    assert!(size > 0, "input size must be positive");
-    assert!(
-        image.width() > 0 && image.height() > 0,
-        "cannot convert an empty image"
-    );
-    let scaled: Vec<f32> = image
-        .as_raw()
-        .iter()
-        .map(|&v| f32::from(v) / 255.0)
-        .collect();
-    if image.width() as usize == size && image.height() as usize == size {
-        return scaled;
-    }
-    let side = u32::try_from(size).expect("input size fits in u32");
-    let source: ImageBuffer<Luma<f32>, Vec<f32>> =
-        ImageBuffer::from_raw(image.width(), image.height(), scaled).expect("buffer matches size");
-    imageops::resize(&source, side, side, FilterType::Triangle)
-        .into_raw()
-        .into_iter()
-        .map(|v| v.clamp(0.0, 1.0))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,48 +462,6 @@ mod tests {
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(MAX_IMAGE_BYTES + 1).unwrap(); // sparse: no disk used
         assert_refused_at_the_image_bound(load_image(&path), "huge.png");
-    }
-
-    #[test]
-    fn native_size_is_an_exact_rescale() {
-        let image = GrayImage::from_fn(105, 105, |x, y| Luma([((x + y) % 256) as u8]));
-        let input = to_input(&image, 105);
-        for (v, p) in input.iter().zip(image.as_raw()) {
-            assert_eq!(*v, f32::from(*p) / 255.0);
-        }
-    }
-
-    #[test]
-    fn uniform_images_stay_uniform_when_resized() {
-        for (value, expected) in [(0u8, 0.0f32), (255, 1.0)] {
-            let image = GrayImage::from_pixel(105, 105, Luma([value]));
-            for size in [52, 28, 200] {
-                let input = to_input(&image, size);
-                assert_eq!(input.len(), size * size);
-                assert!(
-                    input.iter().all(|v| (v - expected).abs() < 1e-6),
-                    "{value} at {size}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn shrinking_keeps_the_ink_mass_and_its_place() {
-        // A vertical bar in the left half stays in the left half, with about the same share
-        // of ink.
-        let image = GrayImage::from_fn(105, 105, |x, _| {
-            Luma([if (20..30).contains(&x) { 255 } else { 0 }])
-        });
-        let input = to_input(&image, 52);
-        let total: f32 = input.iter().sum();
-        let left: f32 = (0..52)
-            .flat_map(|y| (0..26).map(move |x| (x, y)))
-            .map(|(x, y)| input[y * 52 + x])
-            .sum();
-        let share = total / (52.0 * 52.0);
-        assert!((share - 10.0 / 105.0).abs() < 0.01, "ink share {share}");
-        assert!(left / total > 0.99);
     }
 
     /// A binary ink-high 105 × 105 drawing, like a decoded Omniglot image: a ring and a

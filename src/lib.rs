@@ -36,6 +36,7 @@ pub mod data;
 pub mod device;
 mod error;
 pub mod eval;
+mod history;
 mod io;
 pub mod matcher;
 pub mod model;

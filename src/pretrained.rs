@@ -8,7 +8,7 @@
 use burn::module::Module;
 use burn::prelude::*;
 
-use crate::train::EpochRecord;
+use crate::history::{self, EpochRecord};
 use crate::{Result, Siamese};
 
 const COMPACT_CONFIG: &str = include_str!("../weights/compact.json");
@@ -46,5 +46,5 @@ pub fn compact(device: &Device) -> Result<Siamese> {
 /// # Errors
 /// [`Error::Checkpoint`](crate::Error::Checkpoint) only if the embedded history was damaged.
 pub fn compact_history() -> Result<Vec<EpochRecord>> {
-    crate::train::parse_csv(COMPACT_HISTORY, "weights/compact-history.csv")
+    history::parse_csv(COMPACT_HISTORY, "weights/compact-history.csv")
 }

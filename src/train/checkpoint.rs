@@ -14,12 +14,12 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use zip::write::SimpleFileOptions;
 
-use super::history::EpochRecord;
+use crate::history::EpochRecord;
 use crate::{Error, Result, Siamese};
 
 /// Where a run stands after an epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunState {
+pub(crate) struct RunState {
     /// Epochs completed: the next epoch to train.
     pub epochs_done: usize,
     /// Best validation accuracy so far; minus infinity before the first validation,
@@ -115,7 +115,12 @@ const OPTIMIZER: &str = "optimizer.bpk";
 ///
 /// # Errors
 /// [`Error::Io`] or [`Error::Checkpoint`] naming the file.
-pub fn save(path: &Path, state: &RunState, model: &Siamese, optim: &ModuleOptimizer) -> Result<()> {
+pub(crate) fn save(
+    path: &Path,
+    state: &RunState,
+    model: &Siamese,
+    optim: &ModuleOptimizer,
+) -> Result<()> {
     let fail = |e: &dyn std::fmt::Display| Error::checkpoint(path, e);
     // `valid()` first: Burn's batch-norm running statistics are recorded from a value that
     // lags their last update until they are synced, which `valid()` does. Without it a

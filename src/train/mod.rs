@@ -3,15 +3,15 @@
 
 mod checkpoint;
 mod config;
-mod history;
+mod curve;
 mod layer_lr;
 mod loss;
 mod parallel;
 mod trainer;
 
-pub use checkpoint::RunState;
+pub use crate::history::{EpochRecord, read_csv};
 pub use config::{OptimizerConfig, TrainingConfig};
-pub use history::{EpochRecord, parse_csv, plot_learning_curve, read_csv, write_csv};
+pub use curve::plot_learning_curve;
 pub use layer_lr::LayerLearningRates;
 pub use loss::{LossConfig, all_pairs_loss, episode_loss, pair_loss};
 pub use trainer::{Trainer, TrainingOutcome, checkpoint_path, epoch_weights};

@@ -15,7 +15,7 @@ use rayon::prelude::*;
 
 use super::checkpoint::{self, RunState};
 use super::config::TrainingConfig;
-use super::history::{self, EpochRecord};
+use super::curve;
 use super::loss::pair_loss;
 use super::parallel::{Replicas, shard_sizes};
 use crate::data::{
@@ -23,6 +23,7 @@ use crate::data::{
     PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
 };
 use crate::eval::{Episode, Evaluator, EvaluatorConfig, SiameseScorer};
+use crate::history::{self, EpochRecord};
 use crate::{Error, Result, Siamese};
 
 /// File names inside the output folder.
@@ -74,6 +75,7 @@ pub struct Trainer {
 
 /// What a finished (or early-stopped) run gives back.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TrainingOutcome {
     /// The best model (highest validation accuracy), in evaluation mode.
     pub model: Siamese,
@@ -558,7 +560,7 @@ impl Trainer {
             state.epoch_seconds = 0.0;
             checkpoint::save(&dir.join(CHECKPOINT), &state, &model, &optim)?;
             history::write_csv(&state.history, &dir.join(HISTORY))?;
-            history::plot_learning_curve(&state.history, &self.curve_title(), &dir.join(CURVE))?;
+            curve::plot_learning_curve(&state.history, &self.curve_title(), &dir.join(CURVE))?;
         }
         if state.epochs_without_gain >= self.config.patience
             && state.epochs_done < self.config.epochs

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::calibration::{self, Calibration};
 use super::folder;
 use super::gallery::{Gallery, Match, sigmoid};
-use super::gallery_file::{self, Header};
+use super::gallery_file;
 use crate::data::ImageInput;
 use crate::eval::Aggregation;
 use crate::tensors::{cat_batches, to_f32s};
@@ -55,7 +55,6 @@ pub const DEFAULT_BATCH_SIZE: usize = 64;
 #[derive(Clone, Debug)]
 pub struct Matcher {
     model: Siamese,
-    device: Device,
     gallery: Gallery,
     aggregation: Aggregation,
     threshold: f32,
@@ -68,7 +67,6 @@ impl Matcher {
     /// [`DEFAULT_BATCH_SIZE`] images.
     pub fn new(model: Siamese) -> Self {
         Self {
-            device: model.device(),
             model: model.valid(),
             gallery: Gallery::default(),
             aggregation: Aggregation::Mean,
@@ -485,27 +483,14 @@ impl Matcher {
     /// # Errors
     /// [`Error::Io`] or [`Error::Checkpoint`] naming the file that could not be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let embeddings = self
-            .gallery
-            .embeddings
-            .clone()
-            .map(to_f32s)
-            .unwrap_or_default();
-        let network = serde_json::from_str(&self.model.config.to_string())
-            .map_err(|e| Error::checkpoint(path, e))?;
-        let header = Header {
-            format: gallery_file::FORMAT,
-            network,
-            input_size: self.model.input_shape()[0],
-            embedding_size: self.model.embedding_size(),
-            probe: self.probe(),
-            aggregation: self.aggregation,
-            threshold: self.threshold,
-            labels: self.gallery.labels.clone(),
-            shot_class: self.gallery.shot_class.clone(),
-        };
-        gallery_file::write(path, &header, &embeddings)
+        gallery_file::save(
+            path.as_ref(),
+            &self.model,
+            self.probe(),
+            &self.gallery,
+            self.aggregation,
+            self.threshold,
+        )
     }
 
     /// A matcher with `model` and the gallery, aggregation and threshold saved at `path`
@@ -517,35 +502,12 @@ impl Matcher {
     /// is not a gallery file, is truncated or inconsistent, or was made by another network
     /// (another input size or embedding width, or other weights).
     pub fn load(model: Siamese, path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
         let mut matcher = Self::new(model);
-        let (header, embeddings) = gallery_file::read(path)?;
-        gallery_file::check_shape(
-            path,
-            &header,
-            matcher.model.input_shape()[0],
-            matcher.model.embedding_size(),
-        )?;
-        gallery_file::check_probe(path, &header, &matcher.probe())?;
-        if !header.threshold.is_finite() {
-            return Err(Error::checkpoint(
-                path,
-                "has a threshold that is not finite",
-            ));
-        }
-        let shots = header.shot_class.len();
-        matcher.gallery = Gallery {
-            labels: header.labels,
-            shot_class: header.shot_class,
-            embeddings: (shots > 0).then(|| {
-                Tensor::from_data(
-                    TensorData::new(embeddings, [shots, header.embedding_size]),
-                    &matcher.device,
-                )
-            }),
-        };
-        matcher.aggregation = header.aggregation;
-        matcher.threshold = header.threshold;
+        let (gallery, aggregation, threshold) =
+            gallery_file::load(path.as_ref(), &matcher.model, &matcher.probe())?;
+        matcher.gallery = gallery;
+        matcher.aggregation = aggregation;
+        matcher.threshold = threshold;
         Ok(matcher)
     }
 

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 
 /// One class of a ranking: its label and its score against the query.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Match {
     /// The class label.
     pub label: String,

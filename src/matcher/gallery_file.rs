@@ -5,16 +5,19 @@
 
 use std::path::Path;
 
+use burn::prelude::*;
 use image::{GrayImage, Luma};
 use serde::{Deserialize, Serialize};
 
+use super::gallery::Gallery;
 use crate::eval::Aggregation;
-use crate::{Error, Result};
+use crate::tensors::to_f32s;
+use crate::{Error, Result, Siamese};
 
 const MAGIC: &[u8; 8] = b"SIAMGAL1";
 
 /// Version of the layout.
-pub(super) const FORMAT: u32 = 1;
+const FORMAT: u32 = 1;
 
 /// Largest difference between the probe embeddings saved and recomputed (relative to
 /// their largest magnitude, or absolute below 1) that still counts as the same network:
@@ -23,7 +26,7 @@ const PROBE_TOLERANCE: f32 = 1e-3;
 
 /// Everything but the embeddings.
 #[derive(Serialize, Deserialize, Debug, Clone)]
-pub(super) struct Header {
+struct Header {
     /// [`FORMAT`].
     pub format: u32,
     /// The network's configuration, for whoever reads the file.
@@ -44,8 +47,71 @@ pub(super) struct Header {
     pub shot_class: Vec<usize>,
 }
 
+/// Saves a matcher's gallery, aggregation and threshold with what identifies `model`
+/// (`probe`: its embeddings of [`probe_images`]).
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Checkpoint`] naming the file that could not be written.
+pub(super) fn save(
+    path: &Path,
+    model: &Siamese,
+    probe: Vec<f32>,
+    gallery: &Gallery,
+    aggregation: Aggregation,
+    threshold: f32,
+) -> Result<()> {
+    let embeddings = gallery.embeddings.clone().map(to_f32s).unwrap_or_default();
+    let network =
+        serde_json::from_str(&model.config.to_string()).map_err(|e| Error::checkpoint(path, e))?;
+    let header = Header {
+        format: FORMAT,
+        network,
+        input_size: model.input_shape()[0],
+        embedding_size: model.embedding_size(),
+        probe,
+        aggregation,
+        threshold,
+        labels: gallery.labels.clone(),
+        shot_class: gallery.shot_class.clone(),
+    };
+    write(path, &header, &embeddings)
+}
+
+/// The gallery, aggregation and threshold saved at `path`, on `model`'s device, after
+/// checking that `model` (whose embeddings of [`probe_images`] are `probe`) made them.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::Checkpoint`] naming it when it is
+/// not a gallery file, is truncated or inconsistent, or was made by another network.
+pub(super) fn load(
+    path: &Path,
+    model: &Siamese,
+    probe: &[f32],
+) -> Result<(Gallery, Aggregation, f32)> {
+    let (header, embeddings) = read(path)?;
+    check_shape(
+        path,
+        &header,
+        model.input_shape()[0],
+        model.embedding_size(),
+    )?;
+    check_probe(path, &header, probe)?;
+    let shots = header.shot_class.len();
+    let gallery = Gallery {
+        labels: header.labels,
+        shot_class: header.shot_class,
+        embeddings: (shots > 0).then(|| {
+            Tensor::from_data(
+                TensorData::new(embeddings, [shots, header.embedding_size]),
+                &model.device(),
+            )
+        }),
+    };
+    Ok((gallery, header.aggregation, header.threshold))
+}
+
 /// Writes a gallery file (through a temporary file and a rename).
-pub(super) fn write(path: &Path, header: &Header, embeddings: &[f32]) -> Result<()> {
+fn write(path: &Path, header: &Header, embeddings: &[f32]) -> Result<()> {
     let json = serde_json::to_vec(header).map_err(|e| Error::checkpoint(path, e))?;
     let mut bytes = Vec::with_capacity(16 + json.len() + 4 * embeddings.len());
     bytes.extend_from_slice(MAGIC);
@@ -62,7 +128,7 @@ pub(super) fn write(path: &Path, header: &Header, embeddings: &[f32]) -> Result<
 /// # Errors
 /// [`Error::Io`] when it cannot be read; [`Error::Checkpoint`] naming it when it is not a
 /// gallery file, is truncated, or its parts disagree.
-pub(super) fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
+fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
     let bytes = crate::io::read_bounded(path, crate::io::FileKind::Gallery)?;
     let fail = |reason: String| Error::checkpoint(path, reason);
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
@@ -142,7 +208,7 @@ pub(super) fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming the file and what differs.
-pub(super) fn check_shape(
+fn check_shape(
     path: &Path,
     header: &Header,
     input_size: usize,
@@ -165,7 +231,7 @@ pub(super) fn check_shape(
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming the file.
-pub(super) fn check_probe(path: &Path, header: &Header, probe: &[f32]) -> Result<()> {
+fn check_probe(path: &Path, header: &Header, probe: &[f32]) -> Result<()> {
     let scale = header.probe.iter().fold(1.0f32, |m, v| m.max(v.abs()));
     let difference = if header.probe.len() == probe.len() {
         header

@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use siamese::device::Backend;
+use siamese::device::BackendKind;
 use siamese::eval::{
     Episode, Evaluation, Evaluator, EvaluatorConfig, LakeRuns, PairwiseScorer, Scorer,
     SiameseScorer,
@@ -85,7 +85,7 @@ fn episodes(c: &mut Criterion) {
         .expect("a valid evaluator");
 
     let presets = common::presets(&["compact"]);
-    for (backend, device) in common::devices(&[Backend::Flex]) {
+    for (backend, device) in common::devices(&[BackendKind::Flex]) {
         for (preset, config) in &presets {
             let model = config.init(&device);
             let embed_once = SiameseScorer::new(&model);

@@ -23,14 +23,14 @@ use burn::module::Module;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use siamese::device::Backend;
+use siamese::device::BackendKind;
 
 /// Batch sizes measured: one image, one 20-way episode, a large batch.
 const BATCHES: [usize; 3] = [1, 20, 128];
 
 fn forward(c: &mut Criterion) {
     let presets = common::presets(&["koch", "compact"]);
-    for (backend, device) in common::devices(&Backend::compiled()) {
+    for (backend, device) in common::devices(&BackendKind::compiled()) {
         for (preset, config) in &presets {
             let model = config.init(&device).valid();
             let s = config.encoder.input_size;

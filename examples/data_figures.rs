@@ -73,7 +73,7 @@ fn run() -> siamese::Result<()> {
     );
 
     breakdown(&background);
-    let device = siamese::device::device("flex")?;
+    let device = siamese::device::by_name("flex")?;
     let pairs_total = args.batches * args.batch_size;
     for size in [105, 52] {
         let dataset = PairDatasetConfig::training()

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use siamese::SiameseConfig;
 use siamese::data::{EVALUATION_RUN_ALPHABETS, Omniglot};
-use siamese::device::Backend;
+use siamese::device::BackendKind;
 use siamese::eval::{
     Episode, Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns, ModifiedHausdorff,
     PairwiseScorer, PixelNearestNeighbour, SiameseScorer,
@@ -92,7 +92,7 @@ fn run() -> siamese::Result<()> {
         &koch,
     )?;
 
-    let device = Backend::Flex.device()?;
+    let device = BackendKind::Flex.device()?;
     let model = SiameseConfig::koch().init(&device);
     println!("Randomly initialised koch network on flex, official runs:");
     let evaluator = EvaluatorConfig::new()

@@ -69,7 +69,7 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let device = siamese::device::device(&args.device)?;
+    let device = siamese::device::by_name(&args.device)?;
     let omniglot = Omniglot::find(args.data.as_deref())?;
     eprintln!("loading images_background and images_evaluation ...");
     let background = omniglot.background()?;

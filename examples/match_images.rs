@@ -59,7 +59,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let device = siamese::device::device(&args.device)?;
+    let device = siamese::device::by_name(&args.device)?;
     let (model, source) = match &args.weights {
         Some(path) => (Siamese::load(path, &device)?, path.display().to_string()),
         None => (

@@ -371,7 +371,7 @@ fn run() -> Result<()> {
     if args.train || args.resume {
         training_config(&args)?.validate()?;
     }
-    let device = siamese::device::device(&args.device)?;
+    let device = siamese::device::by_name(&args.device)?;
     let out = common::OutDir::prepare(&args.out)?;
     let started = Instant::now();
     let omniglot = omniglot(&args)?;

@@ -24,7 +24,7 @@ use burn::optim::{GradientsParams, SgdConfig, momentum::MomentumConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::{Parser, ValueEnum};
-use siamese::device::Backend;
+use siamese::device::BackendKind;
 use siamese::{EncoderConfig, SiameseConfig};
 
 mod common;
@@ -117,7 +117,7 @@ fn run() -> siamese::Result<()> {
         );
     }
     for name in &args.devices {
-        let backend: Backend = name.parse()?;
+        let backend: BackendKind = name.parse()?;
         let device = backend.device()?;
         for &preset in &args.presets {
             let preset_name = format!("{preset:?}").to_lowercase();
@@ -144,7 +144,7 @@ fn run() -> siamese::Result<()> {
                         2 * batch
                     };
                     let largest = images * largest_activation(&config.encoder) * 4;
-                    if backend == Backend::Wgpu && largest > WGPU_BUFFER_LIMIT {
+                    if backend == BackendKind::Wgpu && largest > WGPU_BUFFER_LIMIT {
                         eprintln!(
                             "skipping {backend} {preset_name} {mode_name} batch {batch}: its largest \
                              activation ({} MB) exceeds the {} MiB buffer limit",

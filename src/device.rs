@@ -18,7 +18,8 @@ use crate::{Error, Result};
 
 /// A tensor backend this crate can run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Backend {
+#[non_exhaustive]
+pub enum BackendKind {
     /// Burn's pure-Rust CPU backend (`flex` feature).
     Flex,
     /// burn-ndarray (`ndarray` feature): CPU inference and training, slower than flex.
@@ -27,30 +28,30 @@ pub enum Backend {
     Wgpu,
 }
 
-impl Backend {
+impl BackendKind {
     /// Every backend, compiled in or not.
-    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Ndarray, Backend::Wgpu];
+    pub const ALL: [BackendKind; 3] = [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
 
     /// The name used on command lines and in cargo features.
     pub fn name(self) -> &'static str {
         match self {
-            Backend::Flex => "flex",
-            Backend::Ndarray => "ndarray",
-            Backend::Wgpu => "wgpu",
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
         }
     }
 
     /// Whether this backend's cargo feature was enabled at build time.
     pub fn is_compiled(self) -> bool {
         match self {
-            Backend::Flex => cfg!(feature = "flex"),
-            Backend::Ndarray => cfg!(feature = "ndarray"),
-            Backend::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::Ndarray => cfg!(feature = "ndarray"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
         }
     }
 
-    /// The backends compiled into this build, in [`Backend::ALL`] order.
-    pub fn compiled() -> Vec<Backend> {
+    /// The backends compiled into this build, in [`BackendKind::ALL`] order.
+    pub fn compiled() -> Vec<BackendKind> {
         Self::ALL.into_iter().filter(|b| b.is_compiled()).collect()
     }
 
@@ -72,12 +73,12 @@ impl Backend {
         }
         match self {
             #[cfg(feature = "flex")]
-            Backend::Flex => Ok(Device::flex()),
+            BackendKind::Flex => Ok(Device::flex()),
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)] // deprecated upstream, kept working on purpose
-            Backend::Ndarray => Ok(Device::ndarray()),
+            BackendKind::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => wgpu_device(),
+            BackendKind::Wgpu => wgpu_device(),
             #[allow(unreachable_patterns)]
             _ => unreachable!("checked by is_compiled"),
         }
@@ -86,22 +87,22 @@ impl Backend {
     /// The backend a device belongs to, if it is one of this crate's.
     ///
     /// Autodiff does not change the answer: `device.autodiff()` is on the same backend.
-    pub fn of(device: &Device) -> Option<Backend> {
+    pub fn of(device: &Device) -> Option<BackendKind> {
         #[cfg(feature = "flex")]
         if *device == Device::flex() {
-            return Some(Backend::Flex);
+            return Some(BackendKind::Flex);
         }
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)] // deprecated upstream, kept working on purpose
         if *device == Device::ndarray() {
-            return Some(Backend::Ndarray);
+            return Some(BackendKind::Ndarray);
         }
         // Every wgpu adapter (discrete, integrated, software) is a CubeCL device, and in
         // this crate's feature set CubeCL only comes from wgpu; Burn exposes no public
         // accessor for the runtime, so the device's debug name tells.
         #[cfg(feature = "wgpu")]
         if format!("{device:?}").contains("Cube") {
-            return Some(Backend::Wgpu);
+            return Some(BackendKind::Wgpu);
         }
         let _ = device;
         None
@@ -127,7 +128,10 @@ fn wgpu_device() -> Result<Device> {
 }
 
 fn compiled_names() -> String {
-    let names: Vec<&str> = Backend::compiled().into_iter().map(Backend::name).collect();
+    let names: Vec<&str> = BackendKind::compiled()
+        .into_iter()
+        .map(BackendKind::name)
+        .collect();
     if names.is_empty() {
         "none".into()
     } else {
@@ -135,13 +139,13 @@ fn compiled_names() -> String {
     }
 }
 
-impl fmt::Display for Backend {
+impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Backend {
+impl FromStr for BackendKind {
     type Err = Error;
 
     fn from_str(name: &str) -> Result<Self> {
@@ -161,16 +165,16 @@ impl FromStr for Backend {
 /// The default device of the backend called `name` (`flex`, `ndarray` or `wgpu`).
 ///
 /// ```
-/// let device = siamese::device::device("flex")?;
-/// assert!(siamese::device::device("tpu").is_err());
+/// let device = siamese::device::by_name("flex")?;
+/// assert!(siamese::device::by_name("tpu").is_err());
 /// # Ok::<(), siamese::Error>(())
 /// ```
 ///
 /// # Errors
 /// [`Error::Backend`] for an unknown name, a backend not compiled in, or a wgpu build
 /// on a machine without an adapter.
-pub fn device(name: &str) -> Result<Device> {
-    name.parse::<Backend>()?.device()
+pub fn by_name(name: &str) -> Result<Device> {
+    name.parse::<BackendKind>()?.device()
 }
 
 /// The default device of the best compiled backend for training and evaluation:
@@ -179,7 +183,7 @@ pub fn device(name: &str) -> Result<Device> {
 /// # Errors
 /// [`Error::Backend`] when no backend feature was enabled.
 pub fn default_device() -> Result<Device> {
-    [Backend::Flex, Backend::Wgpu, Backend::Ndarray]
+    [BackendKind::Flex, BackendKind::Wgpu, BackendKind::Ndarray]
         .into_iter()
         .filter(|b| b.is_compiled())
         .find_map(|b| b.device().ok())
@@ -195,16 +199,16 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for backend in Backend::ALL {
-            assert_eq!(backend.name().parse::<Backend>().unwrap(), backend);
+        for backend in BackendKind::ALL {
+            assert_eq!(backend.name().parse::<BackendKind>().unwrap(), backend);
             assert_eq!(backend.to_string(), backend.name());
         }
-        assert_eq!(" FLEX ".parse::<Backend>().unwrap(), Backend::Flex);
+        assert_eq!(" FLEX ".parse::<BackendKind>().unwrap(), BackendKind::Flex);
     }
 
     #[test]
     fn unknown_name_is_a_clear_error() {
-        let err = device("cuda").unwrap_err();
+        let err = by_name("cuda").unwrap_err();
         let message = err.to_string();
         assert!(message.contains("\"cuda\""), "{message}");
         assert!(message.contains("known: flex, ndarray, wgpu"), "{message}");
@@ -212,7 +216,7 @@ mod tests {
 
     #[test]
     fn missing_feature_is_a_clear_error() {
-        for backend in Backend::ALL.into_iter().filter(|b| !b.is_compiled()) {
+        for backend in BackendKind::ALL.into_iter().filter(|b| !b.is_compiled()) {
             let message = backend.device().unwrap_err().to_string();
             assert!(
                 message.contains("cargo feature is not enabled"),
@@ -223,10 +227,10 @@ mod tests {
 
     #[test]
     fn compiled_backends_give_their_devices() {
-        for backend in Backend::compiled() {
+        for backend in BackendKind::compiled() {
             if let Ok(device) = backend.device() {
-                assert_eq!(Backend::of(&device), Some(backend));
-                assert_eq!(Backend::of(&device.clone().autodiff()), Some(backend));
+                assert_eq!(BackendKind::of(&device), Some(backend));
+                assert_eq!(BackendKind::of(&device.clone().autodiff()), Some(backend));
             }
         }
     }

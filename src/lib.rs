@@ -11,7 +11,7 @@
 //! use burn::prelude::*;
 //! use siamese::SiameseConfig;
 //!
-//! let device = siamese::device::device("flex")?;
+//! let device = siamese::device::by_name("flex")?;
 //! let model = SiameseConfig::compact().init(&device);
 //! let [s, _] = model.input_shape();
 //! let left = Tensor::<4>::zeros([2, 1, s, s], &device);

@@ -20,19 +20,19 @@ macro_rules! device_tests {
                 #[cfg(feature = "flex")]
                 #[test]
                 fn flex() {
-                    run($crate::device::Backend::Flex.device().unwrap());
+                    run($crate::device::BackendKind::Flex.device().unwrap());
                 }
 
                 #[cfg(feature = "ndarray")]
                 #[test]
                 fn ndarray() {
-                    run($crate::device::Backend::Ndarray.device().unwrap());
+                    run($crate::device::BackendKind::Ndarray.device().unwrap());
                 }
 
                 #[cfg(feature = "wgpu")]
                 #[test]
                 fn wgpu() {
-                    run($crate::device::Backend::Wgpu.device().unwrap());
+                    run($crate::device::BackendKind::Wgpu.device().unwrap());
                 }
             }
         )*

@@ -3,11 +3,11 @@
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, Tolerance};
-use siamese::device::Backend;
+use siamese::device::BackendKind;
 use siamese::{Siamese, SiameseConfig};
 
 fn agree_with_flex(config: SiameseConfig, batch: usize) {
-    let flex = Backend::Flex
+    let flex = BackendKind::Flex
         .device()
         .expect("flex is the reference backend");
     flex.seed(7);
@@ -20,9 +20,9 @@ fn agree_with_flex(config: SiameseConfig, batch: usize) {
     let logits = model.forward(left.clone(), right.clone()).into_data();
     let embeddings = model.embed(left.clone()).into_data();
 
-    let others: Vec<Backend> = Backend::compiled()
+    let others: Vec<BackendKind> = BackendKind::compiled()
         .into_iter()
-        .filter(|b| *b != Backend::Flex)
+        .filter(|b| *b != BackendKind::Flex)
         .collect();
     if others.is_empty() {
         println!("only flex is compiled: nothing to compare (enable ndarray or wgpu)");

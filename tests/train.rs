@@ -454,7 +454,7 @@ fn a_zero_layer_rate_freezes_that_layer_while_the_others_train() {
 /// The second device of the data-parallel tests: ndarray where it is compiled in (a real
 /// second backend, so tensors cross devices), else a second flex replica.
 fn second_device() -> Device {
-    siamese::device::device("ndarray")
+    siamese::device::by_name("ndarray")
         .unwrap_or_else(|_| siamese::device::default_device().unwrap())
 }
 

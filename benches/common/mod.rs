@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use siamese::device::Backend;
+use siamese::device::BackendKind;
 use siamese::{EncoderConfig, SiameseConfig};
 
 /// Default largest buffer on a wgpu device: 128 MiB.
@@ -34,8 +34,8 @@ fn list(var: &str) -> Option<Vec<String>> {
 
 /// The devices to measure: `SIAMESE_BENCH_DEVICES` when set, else `default`. A backend
 /// that is unknown, not compiled in, or has no device here is skipped with the reason.
-pub fn devices(default: &[Backend]) -> Vec<(Backend, Device)> {
-    let backends: Vec<Backend> = match list("SIAMESE_BENCH_DEVICES") {
+pub fn devices(default: &[BackendKind]) -> Vec<(BackendKind, Device)> {
+    let backends: Vec<BackendKind> = match list("SIAMESE_BENCH_DEVICES") {
         Some(names) => names
             .iter()
             .filter_map(|name| match name.parse() {
@@ -94,8 +94,8 @@ pub fn largest_activation(config: &EncoderConfig) -> usize {
 /// Only wgpu has a buffer limit: the Koch network's first activation at batch 128 is
 /// 302 MB, beyond the 128 MiB that software Vulkan (lavapipe) and WebGPU's default limits
 /// allow in one buffer.
-pub fn does_not_fit(backend: Backend, config: &EncoderConfig, images: usize) -> Option<String> {
-    if backend != Backend::Wgpu {
+pub fn does_not_fit(backend: BackendKind, config: &EncoderConfig, images: usize) -> Option<String> {
+    if backend != BackendKind::Wgpu {
         return None;
     }
     let limit = std::env::var("SIAMESE_BENCH_WGPU_BUFFER_LIMIT")

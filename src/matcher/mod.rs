@@ -16,7 +16,7 @@
 //! use std::path::Path;
 //! use siamese::matcher::Matcher;
 //!
-//! let device = siamese::device::device("flex")?;
+//! let device = siamese::device::by_name("flex")?;
 //! let mut matcher = Matcher::new(siamese::pretrained::compact(&device)?);
 //! matcher.add_folder("gallery")?; // gallery/<label>/<any images>
 //! for m in matcher.top_k(Path::new("query.png"), 3)? {

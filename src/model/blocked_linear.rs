@@ -12,7 +12,7 @@ use burn::prelude::*;
 
 /// Most elements in one weight block: 2^24 floats, 64 MiB in f32, half of the smallest
 /// buffer limit seen in practice.
-pub const MAX_BLOCK_ELEMENTS: usize = 1 << 24;
+pub(crate) const MAX_BLOCK_ELEMENTS: usize = 1 << 24;
 
 /// Configuration of a [`BlockedLinear`] layer.
 #[derive(Config, Debug)]

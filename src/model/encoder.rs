@@ -9,17 +9,17 @@ use burn::tensor::activation::{relu, sigmoid};
 use super::blocked_linear::{BlockedLinear, BlockedLinearConfig};
 
 /// Koch's convolution weight initialisation: normal, mean 0, std 1e-2.
-pub const KOCH_CONV_INIT: Initializer = Initializer::Normal {
+pub(crate) const KOCH_CONV_INIT: Initializer = Initializer::Normal {
     mean: 0.0,
     std: 1e-2,
 };
 /// Koch's bias initialisation (conv and fully connected): normal, mean 0.5, std 1e-2.
-pub const KOCH_BIAS_INIT: Initializer = Initializer::Normal {
+pub(crate) const KOCH_BIAS_INIT: Initializer = Initializer::Normal {
     mean: 0.5,
     std: 1e-2,
 };
 /// Koch's fully connected weight initialisation: normal, mean 0, std 2e-1.
-pub const KOCH_FC_INIT: Initializer = Initializer::Normal {
+pub(crate) const KOCH_FC_INIT: Initializer = Initializer::Normal {
     mean: 0.0,
     std: 2e-1,
 };
@@ -51,6 +51,7 @@ impl ConvBlockConfig {
 
 /// Activation applied to the embedding.
 #[derive(Config, Debug, PartialEq, Eq, Copy)]
+#[non_exhaustive]
 pub enum EmbeddingActivation {
     /// Logistic sigmoid, as Koch's fully connected layer.
     Sigmoid,

@@ -5,7 +5,7 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 
 /// Most floats the all-pairs form materialises at once (`chunk × S × D`): 2^24, 64 MiB in f32.
-pub const ALL_PAIRS_BUDGET: usize = 1 << 24;
+pub(crate) const ALL_PAIRS_BUDGET: usize = 1 << 24;
 
 /// Configuration of an [`L1DistanceHead`].
 #[derive(Config, Debug)]

@@ -341,7 +341,7 @@ impl burn::module::ModuleVisitor for ParamCheck {
 }
 
 /// The configuration file that goes with the weights at `weights`: same name, `.json`.
-pub fn config_path(weights: &Path) -> PathBuf {
+pub(crate) fn config_path(weights: &Path) -> PathBuf {
     weights.with_extension("json")
 }
 

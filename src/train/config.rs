@@ -12,6 +12,7 @@ use crate::{Error, Result};
 
 /// The optimiser and its schedule.
 #[derive(Config, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum OptimizerConfig {
     /// Koch's SGD with momentum: the learning rate decays by `lr_decay` every epoch and the
     /// momentum rises linearly from `momentum_start` to `momentum_end` over

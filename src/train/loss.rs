@@ -31,6 +31,7 @@ use crate::{Error, Result};
 /// # Ok::<(), siamese::Error>(())
 /// ```
 #[derive(Config, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum LossConfig {
     /// Koch's recipe: binary cross-entropy on same / different pairs, `batch_size` pairs a
     /// step, half of them same ([`crate::data::PairDataset`]).

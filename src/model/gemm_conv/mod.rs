@@ -248,7 +248,7 @@ mod tests {
         }
 
         fn the_gemm_path_is_taken_on_the_cpu_backends_only(device) {
-            let backend = crate::device::Backend::of(&device).map(|b| b.name());
+            let backend = crate::device::BackendKind::of(&device).map(|b| b.name());
             let cpu = matches!(backend, Some("flex" | "ndarray"));
             assert_eq!(gemm_available(&device), cpu);
             assert_eq!(gemm_available(&device.clone().autodiff()), cpu);

@@ -17,7 +17,17 @@ use burn::tensor::Distribution;
 use siamese::device::BackendKind;
 use siamese::{EncoderConfig, SiameseConfig};
 
-/// Default largest buffer on a wgpu device: 128 MiB.
+/// How a measuring tool prints its figures.
+#[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
+pub enum Format {
+    /// A table (or sentences) for people.
+    Table,
+    /// `RESULT key=value ...` lines for scripts (`benches/reference/compare.py`).
+    Lines,
+}
+
+/// Default largest buffer on a wgpu device: 128 MiB: WebGPU's default
+/// `max_storage_buffer_binding_size`, and software Vulkan's (lavapipe's) cap.
 pub const WGPU_BUFFER_LIMIT: usize = 128 << 20;
 
 /// Reads a comma-separated list from the environment variable `var`, or `None` when unset.

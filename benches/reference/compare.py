@@ -9,7 +9,7 @@ Burn/PyTorch ratio of every figure and the fraction of peak the Koch embed reach
     python3 benches/reference/compare.py --presets compact --modes train
     python3 benches/reference/compare.py --devices flex,ndarray,wgpu
 
-It builds and runs `examples/throughput.rs` (`--format lines`) and `examples/fma_peak.rs`
+It builds and runs `tools/throughput.rs` (`--format lines`) and `tools/fma_peak.rs`
 with cargo (dev profile by default: the crate's dev profile builds Burn's kernels at
 opt-level 3, like release), then `torch_reference.py`. Every program prints
 `RESULT key=value ...` lines; `--raw FILE` keeps them all. Runs are sequential, so run

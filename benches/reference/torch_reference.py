@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference for the throughput figures of `examples/throughput.rs`.
+"""PyTorch reference for the throughput figures of `tools/throughput.rs`.
 
 Builds the crate's two encoders and Koch's weighted L1 head exactly as
 `src/model/encoder.rs` and `src/model/head.rs` do, on the CPU, and times:
@@ -9,7 +9,7 @@ Builds the crate's two encoders and Koch's weighted L1 head exactly as
            then the head, as `Siamese::forward` does; inference mode, eval mode);
 - train:   pairs per second of one SGD step (momentum 0.5, learning rate 1e-3, BCE with
            logits; forward, backward, update; train mode, so batch norm uses batch
-           statistics), as `examples/throughput.rs --mode train` does.
+           statistics), as `tools/throughput.rs --mode train` does.
 
 Inputs are fresh uniform random images each iteration, made before the clock starts;
 the median of `--iters` timed runs after `--warmup` untimed ones is reported. The
@@ -129,7 +129,7 @@ def median_ms(run, make_inputs, iters: int, warmup: int) -> float:
         elapsed = time.perf_counter() - start
         if i >= warmup:
             times.append(elapsed * 1e3)
-    return sorted(times)[len(times) // 2]  # the upper median, as examples/throughput.rs
+    return sorted(times)[len(times) // 2]  # the upper median, as tools/throughput.rs
 
 
 def measure(preset: str, mode: str, batch: int, args) -> float:

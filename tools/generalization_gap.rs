@@ -28,6 +28,7 @@ use siamese::data::{
 use siamese::eval::{Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns, SiameseScorer};
 use siamese::{Result, Siamese};
 
+#[path = "../examples/common/mod.rs"]
 mod common;
 
 #[derive(Parser, Debug)]

@@ -16,18 +16,15 @@
 
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 /// Accumulator registers each loop iteration updates.
 const ACCUMULATORS: u64 = 12;
 
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-enum Format {
-    /// Sentences for people.
-    Table,
-    /// `RESULT key=value ...` lines for scripts.
-    Lines,
-}
+#[path = "../benches/common/mod.rs"]
+mod bench;
+
+use bench::Format;
 
 #[derive(Parser, Debug)]
 struct Args {

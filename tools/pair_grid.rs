@@ -14,6 +14,7 @@ use clap::Parser;
 use image::{GrayImage, Rgb, RgbImage};
 use siamese::data::{NATIVE_SIZE, Omniglot, PairDatasetConfig, Part};
 
+#[path = "../examples/common/mod.rs"]
 mod common;
 
 #[derive(Parser, Debug)]

@@ -27,11 +27,12 @@ use clap::{Parser, ValueEnum};
 use siamese::device::BackendKind;
 use siamese::{EncoderConfig, SiameseConfig};
 
+#[path = "../benches/common/mod.rs"]
+mod bench;
+#[path = "../examples/common/mod.rs"]
 mod common;
 
-/// Largest buffer a wgpu device is assumed to hold: WebGPU's default
-/// `max_storage_buffer_binding_size`, and software Vulkan's (lavapipe's) cap.
-const WGPU_BUFFER_LIMIT: usize = 128 << 20;
+use bench::{Format, WGPU_BUFFER_LIMIT, largest_activation};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Preset {
@@ -47,14 +48,6 @@ enum Mode {
     Forward,
     /// SGD steps on pairs (forward, BCE loss, backward, update), pairs per second.
     Train,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-enum Format {
-    /// A table for people.
-    Table,
-    /// `RESULT key=value ...` lines for scripts (`benches/reference/compare.py`).
-    Lines,
 }
 
 #[derive(Parser, Debug)]
@@ -176,18 +169,6 @@ fn run() -> siamese::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Elements of the largest activation one image makes in the encoder (a conv output).
-fn largest_activation(config: &EncoderConfig) -> usize {
-    let mut side = config.input_size;
-    let mut largest = side * side;
-    for block in &config.blocks {
-        let conv = side + 2 * block.padding + 1 - block.kernel;
-        largest = largest.max(conv * conv * block.channels);
-        side = block.output_size(side).unwrap_or(0);
-    }
-    largest
 }
 
 /// Forward FLOPs of one image through the encoder: two per multiply-add of the

@@ -22,6 +22,7 @@ use siamese::eval::{
     PairwiseScorer, PixelNearestNeighbour, SiameseScorer,
 };
 
+#[path = "../examples/common/mod.rs"]
 mod common;
 
 #[derive(Parser, Debug)]

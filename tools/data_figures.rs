@@ -19,6 +19,7 @@ use siamese::data::{
     DistortionConfig, ImageSet, Omniglot, PairBatcher, PairDatasetConfig, Part, to_input,
 };
 
+#[path = "../examples/common/mod.rs"]
 mod common;
 
 #[derive(Parser, Debug)]

@@ -28,13 +28,13 @@ use burn::module::Module;
 use clap::{Parser, ValueEnum};
 use siamese::data::{
     DistortionConfig, EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, GroupedBatchConfig,
-    OMNIGLOT_DIR, Omniglot, Part, download, download_to_cache,
+    ImageSet, OMNIGLOT_DIR, Omniglot, Part, download, download_to_cache,
 };
 use siamese::eval::{
     Episode, EpisodeSheetConfig, Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns,
     ModifiedHausdorff, PixelNearestNeighbour, SiameseScorer,
 };
-use siamese::train::{LossConfig, OptimizerConfig, Trainer, TrainingConfig};
+use siamese::train::{LossConfig, OptimizerConfig, Trainer, TrainingConfig, epoch_weights};
 use siamese::{Error, Result, Siamese, SiameseConfig};
 
 mod common;
@@ -147,6 +147,12 @@ struct Args {
     /// about 25 s on 2 cores; 500 for koch).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     checkpoint_steps: Option<u64>,
+    /// With --train: train on the 10 validation alphabets too (40 alphabets in all), for a
+    /// number of epochs chosen beforehand by a run without this flag. Validation then
+    /// measures alphabets seen in training, so it chooses nothing: the last epoch is kept
+    /// (written as epoch-NNN.bpk like --keep-epochs) and evaluated.
+    #[arg(long)]
+    with_validation_alphabets: bool,
     /// Skip the baselines (pixel nearest neighbour, modified Hausdorff).
     #[arg(long)]
     no_baselines: bool,
@@ -268,11 +274,27 @@ fn training_config(args: &Args) -> Result<TrainingConfig> {
 fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Result<Siamese> {
     let config = training_config(args)?;
     eprintln!("loading images_background and the validation alphabets ...");
-    let background = omniglot.background()?;
+    let evaluation = omniglot.evaluation()?;
+    let background = match args.with_validation_alphabets {
+        false => omniglot.background()?,
+        true => ImageSet::union(
+            "images_background + validation alphabets",
+            &[
+                &omniglot.background()?,
+                &evaluation.subset(Some(&EVALUATION_OTHER_ALPHABETS), None)?,
+            ],
+        )?,
+    };
     let validation = KochProtocolConfig::new()
         .with_runs_per_alphabet(4)
         .with_seed(1_000)
-        .episodes(&omniglot.evaluation()?, Some(&EVALUATION_OTHER_ALPHABETS))?;
+        .episodes(&evaluation, Some(&EVALUATION_OTHER_ALPHABETS))?;
+    if args.with_validation_alphabets {
+        eprintln!(
+            "training on the validation alphabets too: their figures below measure alphabets \
+             seen in training and choose nothing; the last epoch is kept"
+        );
+    }
     eprintln!(
         "training {} with the {} loss on {} images of {} characters ({} alphabets); validation: {} 20-way \
          trials on {} other evaluation alphabets; output in {}",
@@ -286,8 +308,9 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
         config.output_dir
     );
     let started = Instant::now();
-    let mut trainer =
-        Trainer::new(config, background, validation, device)?.with_epoch_weights(args.keep_epochs);
+    let output_dir = PathBuf::from(&config.output_dir);
+    let mut trainer = Trainer::new(config, background, validation, device)?
+        .with_epoch_weights(args.keep_epochs || args.with_validation_alphabets);
     if let Some(init) = &args.init {
         trainer = trainer.with_model(Siamese::load(init, device)?)?;
     }
@@ -308,6 +331,11 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
             ""
         }
     );
+    if args.with_validation_alphabets {
+        let last = output_dir.join(epoch_weights(outcome.history.len() - 1));
+        eprintln!("keeping the last epoch: {}", last.display());
+        return Siamese::load(&last, device);
+    }
     Ok(outcome.model)
 }
 

@@ -456,16 +456,8 @@ impl ImageSet {
                     .map_or("", |(_, c)| c)
                     .to_string();
                 for image in self.images_of_class(class) {
-                    let drawer = self.image_drawer[image];
-                    if keep_drawer.contains(&drawer) {
-                        entries.push(PackedEntry {
-                            alphabet: alphabet.clone(),
-                            character: character.clone(),
-                            drawer,
-                            bits: self.bits[image * PACKED_BYTES..(image + 1) * PACKED_BYTES]
-                                .into(),
-                            source: PathBuf::from(&self.characters[class]),
-                        });
+                    if keep_drawer.contains(&self.image_drawer[image]) {
+                        entries.push(self.entry(image, alphabet, &character));
                     }
                 }
                 if entries.len() == before {
@@ -481,6 +473,55 @@ impl ImageSet {
             }
         }
         Self::from_entries(self.name.clone(), entries)
+    }
+
+    /// One set, named `name`, of the images of all of `sets`: the background set and
+    /// some evaluation alphabets, say, to train on both.
+    ///
+    /// ```
+    /// # use image::{GrayImage, Luma};
+    /// # use siamese::data::{ImageSet, LabeledImage};
+    /// # let set = |alphabet: &str| ImageSet::from_images(alphabet, (1..=2).map(|d| LabeledImage {
+    /// #     alphabet: alphabet.into(), character: "c1".into(), drawer: d,
+    /// #     image: GrayImage::from_pixel(105, 105, Luma([0])),
+    /// # })).unwrap();
+    /// let (latin, greek) = (set("Latin"), set("Greek"));
+    /// let both = ImageSet::union("both", &[&latin, &greek])?;
+    /// assert_eq!((both.num_alphabets(), both.len()), (2, 4));
+    /// assert!(ImageSet::union("twice", &[&latin, &latin]).is_err());
+    /// # Ok::<(), siamese::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `sets` is empty, or when two of them hold an image
+    /// of the same alphabet, character and drawer (named).
+    pub fn union(name: impl Into<String>, sets: &[&ImageSet]) -> Result<ImageSet> {
+        let mut entries = Vec::with_capacity(sets.iter().map(|set| set.len()).sum());
+        for set in sets {
+            for class in 0..set.num_classes() {
+                let (alphabet, character) = set.characters[class]
+                    .split_once('/')
+                    .expect("character names are Alphabet/character");
+                for image in set.images_of_class(class) {
+                    entries.push(set.entry(image, alphabet, character));
+                }
+            }
+        }
+        Self::from_entries(name.into(), entries).map_err(|e| match e {
+            Error::Layout { reason, .. } => Error::invalid("sets", reason),
+            other => other,
+        })
+    }
+
+    /// Image `image` of this set as an entry of a new one.
+    fn entry(&self, image: usize, alphabet: &str, character: &str) -> PackedEntry {
+        PackedEntry {
+            alphabet: alphabet.to_string(),
+            character: character.to_string(),
+            drawer: self.image_drawer[image],
+            bits: self.bits[image * PACKED_BYTES..(image + 1) * PACKED_BYTES].into(),
+            source: PathBuf::from(format!("{}/{}", self.name, alphabet)),
+        }
     }
 }
 
@@ -613,6 +654,25 @@ pub(crate) mod tests {
             assert_eq!(sub.image(image), set.image(original));
         }
         assert_eq!(set.subset(None, None).unwrap(), set);
+    }
+
+    #[test]
+    fn a_union_of_disjoint_subsets_is_the_whole() {
+        let set = toy_set(3, 4, 6);
+        let first = set.subset(Some(&["alphabet01"]), None).unwrap();
+        let rest = set
+            .subset(Some(&["alphabet02", "alphabet00"]), None)
+            .unwrap();
+        let union = ImageSet::union("toy", &[&first, &rest]).unwrap();
+        assert_eq!(union, set);
+        let message = ImageSet::union("twice", &[&set, &first])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("sets") && message.contains("alphabet01/character01"),
+            "{message}"
+        );
+        assert!(ImageSet::union("none", &[]).is_err());
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) fn write_csv(history: &[EpochRecord], path: &Path) -> Result<()> {
     crate::io::write_atomically(path, text.as_bytes())
 }
 
-/// Reads a history written by [`write_csv`].
+/// Reads the `history.csv` a training run writes beside its checkpoints.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] naming the line that

@@ -200,7 +200,7 @@ impl Siamese {
     }
 
     /// Saves the weights to `path` (burnpack, conventionally `.bpk`) and the configuration
-    /// beside them ([`config_path`]: same name, `.json`). Each file is written to a
+    /// beside them (same name, `.json`). Each file is written to a
     /// temporary name first and then renamed, so a crash never leaves a half-written file.
     ///
     /// # Errors

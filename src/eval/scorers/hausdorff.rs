@@ -52,7 +52,7 @@ pub struct InkPoints {
 }
 
 impl InkPoints {
-    /// The centred `(row, column)` of every pixel at or above [`INK_THRESHOLD`].
+    /// The centred `(row, column)` of every pixel at or above 128 (ink).
     pub fn of(image: &GrayImage) -> Self {
         let (mut rows, mut cols) = (Vec::new(), Vec::new());
         for (col, row, pixel) in image.enumerate_pixels() {

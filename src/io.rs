@@ -1,5 +1,5 @@
 //! Reading the files a user names, with a bound on what each kind may take; writing the
-//! crate's own files atomically.
+//! crate's own files atomically; the rules every reader of a folder or a zip shares.
 //!
 //! A size from `metadata()` is no bound: it is 0 for a device or a pipe, and a link can
 //! point at `/dev/zero`. Every read of a user-named file goes through [`read_bounded`],
@@ -9,10 +9,28 @@
 //! as it goes, without a copy in memory.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
+use zip::ZipArchive;
+
 use crate::{Error, Result};
+
+/// Whether a file or folder called `name` is skipped by every reader of a folder or a zip
+/// (the Omniglot loader, the official runs, the matcher's folders): hidden names (`.name`)
+/// and the `__MACOSX` resource forks that archivers add.
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name == "__MACOSX"
+}
+
+/// The zip archive read from `reader`, or an [`Error::Layout`] saying that `shown` is not
+/// a readable zip.
+pub(crate) fn open_zip<R: Read + Seek>(reader: R, shown: &Path) -> Result<ZipArchive<R>> {
+    ZipArchive::new(reader).map_err(|e| Error::Layout {
+        path: shown.to_path_buf(),
+        reason: format!("not a readable zip: {e}"),
+    })
+}
 
 /// What a file is, and so the most bytes it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +141,28 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_names_and_resource_forks_are_hidden() {
+        for name in [".DS_Store", ".git", "__MACOSX", "._0001_01.png"] {
+            assert!(is_hidden(name), "{name}");
+        }
+        for name in ["Latin", "0001_01.png", "run01", "MACOSX", "a.b"] {
+            assert!(!is_hidden(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_zip_is_named() {
+        let shown = Path::new("runs/all_runs.zip");
+        let message = open_zip(std::io::Cursor::new(b"PK but not a zip"), shown)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("runs/all_runs.zip") && message.contains("not a readable zip"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn a_file_within_its_limit_is_read_whole() {

@@ -7,7 +7,6 @@ use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use zip::ZipArchive;
 
 use super::decode::{MAX_PNG_BYTES, decode_png};
 use super::image_set::{ImageSet, PackedEntry, pack};
@@ -244,8 +243,7 @@ impl ImageSet {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| layout_error(archive.into(), "the zip needs a file name".into()))?
             .to_string();
-        let mut zip = ZipArchive::new(reader)
-            .map_err(|e| layout_error(archive.into(), format!("not a readable zip: {e}")))?;
+        let mut zip = crate::io::open_zip(reader, archive)?;
         let mut tree = Tree::default();
         let mut files = Vec::new();
         for index in 0..zip.len() {
@@ -397,9 +395,9 @@ impl Tree {
 
 const EXPECTED: &str = "expected <Alphabet>/<character>/<id>_<drawer>.png";
 
-/// Hidden files and macOS resource forks, which archivers add.
+/// Whether a path lies in or is a hidden file or folder ([`crate::io::is_hidden`]).
 fn is_junk(parts: &[&str]) -> bool {
-    parts[0] == "__MACOSX" || parts.iter().any(|p| p.starts_with('.'))
+    parts.iter().any(|part| crate::io::is_hidden(part))
 }
 
 /// The drawer of a file called `<id>_<drawer>.png`.
@@ -429,7 +427,7 @@ fn list(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
                 path: path.clone(),
                 reason: "the name is not valid UTF-8".into(),
             })?;
-        if name.starts_with('.') || name == "__MACOSX" {
+        if crate::io::is_hidden(&name) {
             continue;
         }
         let is_dir = fs::metadata(&path)

@@ -7,8 +7,8 @@ use image::ImageFormat;
 use crate::{Error, Result};
 
 /// The image files directly inside `dir`, sorted by name: those whose extension names a
-/// format the `image` crate reads (`.png`, `.jpg`, `.bmp`, ...). Hidden files (`.name`),
-/// subfolders and other files are skipped.
+/// format the `image` crate reads (`.png`, `.jpg`, `.bmp`, ...). Hidden files (`.name`,
+/// `__MACOSX`), subfolders and other files are skipped.
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -42,7 +42,7 @@ pub fn image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The class folders of a gallery folder: its subfolders (hidden ones skipped), sorted,
+/// The class folders of a gallery folder: its subfolders (hidden ones and `__MACOSX` skipped), sorted,
 /// each with its label (the folder's name) and its image files.
 ///
 /// # Errors
@@ -93,7 +93,7 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if !entry.file_name().to_string_lossy().starts_with('.') {
+        if !crate::io::is_hidden(&entry.file_name().to_string_lossy()) {
             paths.push(entry.path());
         }
     }
@@ -121,7 +121,14 @@ mod tests {
                     .unwrap();
             }
         }
-        std::fs::create_dir(dir.path().join(".cache")).unwrap();
+        // Hidden folders and macOS resource forks (left by unzipping a Mac's zip) are not
+        // classes, even with images in them.
+        for hidden in [".cache", "__MACOSX"] {
+            std::fs::create_dir(dir.path().join(hidden)).unwrap();
+            image::GrayImage::new(4, 4)
+                .save(dir.path().join(hidden).join("x.png"))
+                .unwrap();
+        }
         std::fs::write(dir.path().join("README"), "not a class").unwrap();
         let classes = class_folders(dir.path()).unwrap();
         let labels: Vec<&str> = classes.iter().map(|(l, _)| l.as_str()).collect();

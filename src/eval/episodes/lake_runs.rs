@@ -280,8 +280,7 @@ impl Source {
 
     /// Runs in the zip `reader`, shown as `path` in errors.
     fn zip(reader: Box<dyn ReadSeek>, path: PathBuf) -> Result<Self> {
-        let archive = ZipArchive::new(reader)
-            .map_err(|e| layout(path.clone(), format!("not a readable zip: {e}")))?;
+        let archive = crate::io::open_zip(reader, &path)?;
         // The runs sit at the top, or under one folder: never under two.
         let mut prefixes: Vec<String> = archive
             .file_names()

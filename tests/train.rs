@@ -333,6 +333,39 @@ fn fit(
     trainer.with_progress(false).fit().unwrap()
 }
 
+/// A run started before a setting existed (here `quarter_turns`, nested in the loss) has a
+/// `config.json` without it, and resumes: only settings that really differ are refused.
+#[test]
+fn a_run_saved_before_a_setting_existed_resumes() {
+    let (train, validation) = small_data();
+    let device = siamese::device::default_device().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fit(
+        tiny_episode(dir.path(), 2).with_epochs(1),
+        None,
+        &train,
+        &validation,
+        &device,
+    );
+    let path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"quarter_turns\""), "{text}");
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let batch = &mut json["loss"]["Episode"]["batch"];
+    batch
+        .as_object_mut()
+        .unwrap()
+        .remove("quarter_turns")
+        .unwrap();
+    std::fs::write(&path, json.to_string()).unwrap();
+    let resumed = Trainer::new(tiny_episode(dir.path(), 2), train, validation, &device)
+        .unwrap()
+        .with_progress(false)
+        .resume()
+        .unwrap();
+    assert_eq!(resumed.history.len(), 2);
+}
+
 #[test]
 fn resuming_with_other_settings_names_them() {
     let (train, validation) = small_data();

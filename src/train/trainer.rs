@@ -325,7 +325,11 @@ impl Trainer {
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
                 .map_err(|e| Error::checkpoint(&path, format!("unreadable settings: {e}")))
         };
-        let (saved, now) = (parse(&text)?, parse(&self.config.to_string())?);
+        // Read and written again, a config.json from before a setting existed shows the
+        // setting at its default, as the run used it: only real changes differ.
+        let saved: TrainingConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(&path, format!("unreadable settings: {e}")))?;
+        let (saved, now) = (parse(&saved.to_string())?, parse(&self.config.to_string())?);
         let null = serde_json::Value::Null;
         Ok(now
             .iter()

@@ -42,8 +42,8 @@ pub fn image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The class folders of a gallery folder: its subfolders (hidden ones and `__MACOSX` skipped), sorted,
-/// each with its label (the folder's name) and its image files.
+/// The class folders of a gallery folder: its subfolders (hidden ones and `__MACOSX`
+/// skipped), sorted, each with its label (the folder's name) and its image files.
 ///
 /// # Errors
 /// [`Error::Io`] when a folder cannot be listed; [`Error::Layout`] when `dir` has no

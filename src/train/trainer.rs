@@ -321,22 +321,22 @@ impl Trainer {
             return Ok(Vec::new());
         }
         let text = crate::io::read_text(&path, crate::io::FileKind::Config)?;
-        let parse = |text: &str| {
-            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-                .map_err(|e| Error::checkpoint(&path, format!("unreadable settings: {e}")))
-        };
-        // Read and written again, a config.json from before a setting existed shows the
-        // setting at its default, as the run used it: only real changes differ.
-        let saved: TrainingConfig = serde_json::from_str(&text)
-            .map_err(|e| Error::checkpoint(&path, format!("unreadable settings: {e}")))?;
-        let (saved, now) = (parse(&saved.to_string())?, parse(&self.config.to_string())?);
-        let null = serde_json::Value::Null;
+        let unreadable =
+            |e: serde_json::Error| Error::checkpoint(&path, format!("unreadable settings: {e}"));
+        // Read into a config and serialised again, a config.json from before a setting
+        // existed shows the setting at its default, as the run used it: only real changes
+        // differ.
+        let saved: TrainingConfig = serde_json::from_str(&text).map_err(unreadable)?;
+        let saved = serde_json::to_value(&saved).map_err(unreadable)?;
+        let now = serde_json::to_value(&self.config).map_err(unreadable)?;
         Ok(now
-            .iter()
+            .as_object()
+            .into_iter()
+            .flatten()
             .filter(|(key, _)| {
                 !["epochs", "patience", "output_dir", "checkpoint_steps"].contains(&key.as_str())
             })
-            .filter(|(key, value)| saved.get(*key).unwrap_or(&null) != *value)
+            .filter(|(key, value)| saved.get(key.as_str()) != Some(*value))
             .map(|(key, _)| key.clone())
             .collect())
     }

@@ -4,7 +4,11 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::io::FileKind;
 use crate::{Error, Result};
+
+/// A training history: a line an epoch, some hundred bytes each.
+const HISTORY: FileKind = FileKind::new("a training history", 64 << 20);
 
 /// One epoch of training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,7 +61,7 @@ pub(crate) fn write_csv(history: &[EpochRecord], path: &Path) -> Result<()> {
 /// [`Error::Io`] when the file cannot be read, [`Error::Checkpoint`] naming the line that
 /// does not parse.
 pub fn read_csv(path: &Path) -> Result<Vec<EpochRecord>> {
-    let text = crate::io::read_text(path, crate::io::FileKind::History)?;
+    let text = crate::io::read_text(path, HISTORY)?;
     parse_csv(&text, path)
 }
 

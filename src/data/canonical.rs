@@ -29,6 +29,9 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 /// decoded size.
 pub const MAX_IMAGE_BYTES: u64 = MAX_DECODED_BYTES;
 
+/// What [`load_image`] reads, bounded by [`MAX_IMAGE_BYTES`].
+const IMAGE_FILE: crate::io::FileKind = crate::io::FileKind::new("an image", MAX_IMAGE_BYTES);
+
 /// Largest image [`decode_image`] and [`load_image`] decode, in bytes of its own pixel
 /// format (width × height × bytes per pixel), checked from the file's header before any
 /// pixel is allocated: 16384 × 16384 grey, 8192 × 8192 RGBA, a 50-megapixel RGB photo.
@@ -149,14 +152,14 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
     if metadata.is_file() {
         // A regular file's length is its size: the decoder reads it as it goes.
         let length = metadata.len();
-        crate::io::check_length(path, crate::io::FileKind::Image, length)?;
+        crate::io::check_length(path, IMAGE_FILE, length)?;
         let reader = image_reader(BufReader::new(file), path)?;
         decode_from(reader, path, |decoded| budget::lease(decoded + length))
     } else {
         // A device or pipe has no length to plan by: it holds the whole budget while its
         // bytes are read.
         let whole = budget::lease(u64::MAX);
-        let bytes = crate::io::read_bounded(path, crate::io::FileKind::Image)?;
+        let bytes = crate::io::read_bounded(path, IMAGE_FILE)?;
         let reader = image_reader(Cursor::new(&bytes[..]), path)?;
         decode_from(reader, path, |_| whole)
     }

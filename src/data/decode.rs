@@ -13,6 +13,10 @@ use crate::{Error, Result};
 /// is not one, and refusing it early bounds the work spent on a corrupt archive.
 pub const MAX_PNG_BYTES: usize = 1 << 20;
 
+/// What the loader and the official runs read an Omniglot PNG as.
+pub(crate) const OMNIGLOT_PNG: crate::io::FileKind =
+    crate::io::FileKind::new("an Omniglot PNG", MAX_PNG_BYTES as u64);
+
 /// Decodes an Omniglot PNG (black strokes on white, 105 × 105) into an ink-high image:
 /// ink 255, background 0 (see the [pixel convention](super#pixel-convention)).
 ///

@@ -2,14 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{BufReader, Read, Seek};
+use std::fs;
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
-use super::decode::{MAX_PNG_BYTES, decode_png};
+use super::decode::{OMNIGLOT_PNG, decode_png};
 use super::image_set::{ImageSet, PackedEntry, pack};
+use crate::io::Archive;
 use crate::{Error, Result};
 
 /// The four image archives of Omniglot, by their official names.
@@ -217,16 +216,11 @@ impl ImageSet {
     /// - [`Error::Layout`] naming the entry when the zip is unreadable or lacks the top
     ///   folder, a file or folder is out of place, a file name does not follow
     ///   `<id>_<drawer>.png`, or a character or alphabet folder is empty;
+    /// - [`Error::TooLarge`] naming the file when a PNG has more than
+    ///   [`MAX_PNG_BYTES`](crate::data::MAX_PNG_BYTES);
     /// - [`Error::Image`] naming the file when a PNG does not decode or is not 105 × 105.
     pub fn open(path: impl AsRef<Path>) -> Result<ImageSet> {
-        let path = path.as_ref();
-        let metadata = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        if metadata.is_dir() {
-            read_folder(path)
-        } else {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            ImageSet::from_zip(BufReader::new(file), path)
-        }
+        load(Archive::open(path.as_ref())?)
     }
 
     /// Loads a zip from a reader; `archive` is the zip's path, whose stem names the expected
@@ -235,66 +229,91 @@ impl ImageSet {
     /// # Errors
     /// As [`ImageSet::open`].
     pub fn from_zip<R: Read + Seek>(reader: R, archive: impl AsRef<Path>) -> Result<ImageSet> {
-        let archive = archive.as_ref();
-        let layout_error = |path: PathBuf, reason: String| Error::Layout { path, reason };
-        let top = archive
+        load(Archive::zip(reader, archive.as_ref().to_path_buf())?)
+    }
+}
+
+/// Lists `archive`, checks its layout, then reads and decodes every PNG on all cores.
+fn load(mut archive: Archive<'_>) -> Result<ImageSet> {
+    // A zip holds one top folder named like it; a folder holds the alphabets itself.
+    let (name, top) = if archive.is_zip() {
+        let stem = archive
+            .path()
             .file_stem()
             .and_then(|s| s.to_str())
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| layout_error(archive.into(), "the zip needs a file name".into()))?
+            .ok_or_else(|| Error::Layout {
+                path: archive.path().into(),
+                reason: "the zip needs a file name".into(),
+            })?
             .to_string();
-        let mut zip = crate::io::open_zip(reader, archive)?;
-        let mut tree = Tree::default();
-        let mut files = Vec::new();
-        for index in 0..zip.len() {
-            let mut entry = zip.by_index(index).map_err(|e| {
-                layout_error(archive.into(), format!("entry {index} cannot be read: {e}"))
-            })?;
-            let name = entry
-                .name()
-                .map_err(|e| {
-                    layout_error(archive.into(), format!("entry {index} has a bad name: {e}"))
-                })?
-                .into_owned();
-            let source = archive.join(&name);
-            let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-            if parts.is_empty() || is_junk(&parts) {
-                continue;
-            }
-            if parts[0] != top {
-                return Err(layout_error(
-                    source,
-                    format!("every entry must lie under the top folder `{top}/`"),
-                ));
-            }
-            let relative = &parts[1..];
-            if entry.is_dir() {
-                tree.folder(relative, &source)?;
-                continue;
-            }
-            let label = tree.file(relative, &source)?;
-            if entry.size() > MAX_PNG_BYTES as u64 {
-                return Err(Error::Image {
+        (stem.clone(), Some(stem))
+    } else {
+        let name = archive.path().file_name().and_then(|s| s.to_str());
+        (name.unwrap_or("images").to_string(), None)
+    };
+    // <top>/<Alphabet>/<character>/<file>: one level deeper shows as a folder out of place.
+    let depth = 3 + usize::from(top.is_some());
+    let mut tree = Tree::default();
+    let mut files = Vec::new();
+    let mut labels = Vec::new();
+    for entry in archive.entries(depth)? {
+        let source = archive.shown(&entry.name);
+        let parts = entry.parts();
+        let relative = match &top {
+            Some(top) if parts[0] != top => {
+                return Err(Error::Layout {
                     path: source,
-                    reason: format!("{} bytes is too large for an Omniglot PNG", entry.size()),
+                    reason: format!("every entry must lie under the top folder `{top}/`"),
                 });
             }
-            let mut bytes = Vec::with_capacity(entry.size() as usize);
-            (&mut entry)
-                .take(MAX_PNG_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::Image {
-                    path: source.clone(),
-                    reason: format!("cannot be read from the zip: {e}"),
-                })?;
-            files.push(RawFile {
-                label,
-                source,
-                bytes: Some(bytes),
+            Some(_) => &parts[1..],
+            None => &parts[..],
+        };
+        if entry.is_dir {
+            tree.folder(relative, &source)?;
+        } else if relative.len() == 1 {
+            return Err(Error::Layout {
+                path: source,
+                reason: format!(
+                    "expected only alphabet folders here{}",
+                    zips_hint(relative[0])
+                ),
             });
+        } else {
+            labels.push((tree.file(relative, &source)?, source));
+            files.push(entry.name);
         }
-        tree.check(&archive.join(&top))?;
-        decode_all(top, files)
+    }
+    let top_path = archive.shown(top.as_deref().unwrap_or(""));
+    tree.check(&top_path)?;
+    let bits = archive.map_files(&files, OMNIGLOT_PNG, |source, bytes| {
+        Ok(pack(&decode_png(&bytes, source)?))
+    })?;
+    let entries = labels
+        .into_iter()
+        .zip(bits)
+        .map(|((label, source), bits)| PackedEntry {
+            alphabet: label.alphabet,
+            character: label.character,
+            drawer: label.drawer,
+            bits,
+            source,
+        })
+        .collect();
+    ImageSet::from_entries(name, entries)
+}
+
+/// A hint when a file beside the alphabets is one of the Omniglot zips.
+fn zips_hint(file: &str) -> &'static str {
+    if Part::ALL
+        .iter()
+        .any(|p| file == format!("{}.zip", p.name()))
+    {
+        " (this looks like the folder holding the zips: use Omniglot::open on it, or \
+         ImageSet::open on one zip)"
+    } else {
+        ""
     }
 }
 
@@ -303,13 +322,6 @@ struct Label {
     alphabet: String,
     character: String,
     drawer: u8,
-}
-
-/// One PNG found, with its bytes (zip) or to be read from `source` (folder).
-struct RawFile {
-    label: Label,
-    source: PathBuf,
-    bytes: Option<Vec<u8>>,
 }
 
 /// The folders seen, to catch empty ones: alphabet -> character -> images.
@@ -395,11 +407,6 @@ impl Tree {
 
 const EXPECTED: &str = "expected <Alphabet>/<character>/<id>_<drawer>.png";
 
-/// Whether a path lies in or is a hidden file or folder ([`crate::io::is_hidden`]).
-fn is_junk(parts: &[&str]) -> bool {
-    parts.iter().any(|part| crate::io::is_hidden(part))
-}
-
 /// The drawer of a file called `<id>_<drawer>.png`.
 fn parse_drawer(file: &str) -> Option<u8> {
     let stem = file
@@ -411,106 +418,6 @@ fn parse_drawer(file: &str) -> Option<u8> {
         return None;
     }
     drawer.parse::<u8>().ok().filter(|&d| d > 0)
-}
-
-/// The entries of folder `dir` that are not hidden, sorted by name.
-fn list(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>> {
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let path = entry.path();
-        let name = entry
-            .file_name()
-            .to_str()
-            .map(str::to_string)
-            .ok_or_else(|| Error::Layout {
-                path: path.clone(),
-                reason: "the name is not valid UTF-8".into(),
-            })?;
-        if crate::io::is_hidden(&name) {
-            continue;
-        }
-        let is_dir = fs::metadata(&path)
-            .map_err(|e| Error::io(&path, e))?
-            .is_dir();
-        entries.push((name, path, is_dir));
-    }
-    entries.sort();
-    Ok(entries)
-}
-
-fn read_folder(dir: &Path) -> Result<ImageSet> {
-    let name = dir
-        .file_name()
-        .and_then(|s| s.to_str())
-        .unwrap_or("images")
-        .to_string();
-    let mut tree = Tree::default();
-    let mut files = Vec::new();
-    for (alphabet, alphabet_path, is_dir) in list(dir)? {
-        if !is_dir {
-            let hint = if Part::ALL
-                .iter()
-                .any(|p| alphabet == format!("{}.zip", p.name()))
-            {
-                " (this looks like the folder holding the zips: use Omniglot::open on it, or \
-                 ImageSet::open on one zip)"
-            } else {
-                ""
-            };
-            return Err(Error::Layout {
-                path: alphabet_path,
-                reason: format!("expected only alphabet folders here{hint}"),
-            });
-        }
-        tree.folder(&[&alphabet], &alphabet_path)?;
-        for (character, character_path, is_dir) in list(&alphabet_path)? {
-            if !is_dir {
-                return Err(Error::Layout {
-                    path: character_path,
-                    reason: format!("file out of place: {EXPECTED}"),
-                });
-            }
-            tree.folder(&[&alphabet, &character], &character_path)?;
-            for (file, file_path, is_dir) in list(&character_path)? {
-                if is_dir {
-                    tree.folder(&[&alphabet, &character, &file], &file_path)?;
-                }
-                let label = tree.file(&[&alphabet, &character, &file], &file_path)?;
-                files.push(RawFile {
-                    label,
-                    source: file_path,
-                    bytes: None,
-                });
-            }
-        }
-    }
-    tree.check(dir)?;
-    decode_all(name, files)
-}
-
-/// Reads (folder) and decodes every file on all cores; the first failure in file order wins.
-fn decode_all(name: String, files: Vec<RawFile>) -> Result<ImageSet> {
-    let decoded: Vec<Result<PackedEntry>> = files
-        .into_par_iter()
-        .map(|file| {
-            let bytes = match file.bytes {
-                Some(bytes) => bytes,
-                // One byte past the limit, which decode_png refuses by name.
-                None => crate::io::read_up_to(&file.source, MAX_PNG_BYTES as u64)?,
-            };
-            let image = decode_png(&bytes, &file.source)?;
-            Ok(PackedEntry {
-                alphabet: file.label.alphabet,
-                character: file.label.character,
-                drawer: file.label.drawer,
-                bits: pack(&image),
-                source: file.source,
-            })
-        })
-        .collect();
-    let entries = decoded.into_iter().collect::<Result<Vec<_>>>()?;
-    ImageSet::from_entries(name, entries)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 /// The environment variable that names the Omniglot data folder.
 pub const OMNIGLOT_DIR: &str = "OMNIGLOT_DIR";
 
-/// The per-user folder that [`download`](crate::data::download) fills by default:
+/// The per-user folder that [`download`](crate::data::download()) fills by default:
 /// `siamese/omniglot` in the platform's cache folder (`~/.cache` on Linux,
 /// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows). `None` when the platform has
 /// no home folder.
@@ -20,7 +20,7 @@ pub fn cache_dir() -> Option<PathBuf> {
 impl Omniglot {
     /// Opens the data folder by the crate's one rule, which every example, test and bench
     /// follows: `folder` (a `--data` flag) when given, then `$OMNIGLOT_DIR` when set, then
-    /// the [`cache_dir`] that [`download`](crate::data::download) fills, when it exists.
+    /// the [`cache_dir`] that [`download`](crate::data::download()) fills, when it exists.
     /// A folder named by the flag or the variable must exist: the rule never falls back
     /// past a name the user gave.
     ///

@@ -73,6 +73,7 @@ pub use canonical::{
     ImageInput, MAX_DECODED_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image,
     load_image, prepare,
 };
+pub(crate) use decode::OMNIGLOT_PNG;
 pub use decode::{MAX_PNG_BYTES, decode_png};
 pub use distortion::{AffineDistortion, DistortionConfig};
 #[cfg(feature = "download")]

@@ -29,9 +29,10 @@ use crate::{Error, Result};
 /// no image file.
 pub fn image_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
-    let files: Vec<PathBuf> = entries(dir)?
+    let files: Vec<PathBuf> = crate::io::list_folder(dir)?
         .into_iter()
-        .filter(|path| path.is_file() && is_image_name(path))
+        .filter(|(path, is_dir)| !is_dir && is_image_name(path))
+        .map(|(path, _)| path)
         .collect();
     if files.is_empty() {
         return Err(Error::Layout {
@@ -57,9 +58,9 @@ pub(super) fn class_folders(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
                 .into(),
         });
     }
-    let folders: Vec<PathBuf> = entries(dir)?
+    let folders: Vec<PathBuf> = crate::io::list_folder(dir)?
         .into_iter()
-        .filter(|path| path.is_dir())
+        .filter_map(|(path, is_dir)| is_dir.then_some(path))
         .collect();
     if folders.is_empty() {
         return Err(Error::Layout {
@@ -86,19 +87,6 @@ pub(super) fn class_folders(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
             Ok((label, image_files(&folder)?))
         })
         .collect()
-}
-
-/// The entries of `dir` that are not hidden, sorted by name.
-fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        if !crate::io::is_hidden(&entry.file_name().to_string_lossy()) {
-            paths.push(entry.path());
-        }
-    }
-    paths.sort();
-    Ok(paths)
 }
 
 /// Whether the extension names a format the `image` crate reads.

@@ -14,6 +14,9 @@ use crate::eval::Aggregation;
 use crate::tensors::to_f32s;
 use crate::{Error, Result, Siamese};
 
+/// A gallery file: a Koch gallery of 10,000 images takes 160 MB.
+const GALLERY: crate::io::FileKind = crate::io::FileKind::new("a gallery file", 1 << 30);
+
 const MAGIC: &[u8; 8] = b"SIAMGAL1";
 
 /// Version of the layout.
@@ -129,7 +132,7 @@ fn write(path: &Path, header: &Header, embeddings: &[f32]) -> Result<()> {
 /// [`Error::Io`] when it cannot be read; [`Error::Checkpoint`] naming it when it is not a
 /// gallery file, is truncated, or its parts disagree.
 fn read(path: &Path) -> Result<(Header, Vec<f32>)> {
-    let bytes = crate::io::read_bounded(path, crate::io::FileKind::Gallery)?;
+    let bytes = crate::io::read_bounded(path, GALLERY)?;
     let fail = |reason: String| Error::checkpoint(path, reason);
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(fail(

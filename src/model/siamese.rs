@@ -11,7 +11,14 @@ use image::GrayImage;
 
 use super::encoder::{Encoder, EncoderConfig, KOCH_BIAS_INIT, KOCH_FC_INIT};
 use super::head::{L1DistanceHead, L1DistanceHeadConfig};
+use crate::io::FileKind;
 use crate::{Error, Result};
+
+/// A network's weights (`.bpk`): Koch's network takes 156 MB.
+const WEIGHTS: FileKind = FileKind::new("a weights file", 1 << 30);
+
+/// The JSON configuration beside the weights.
+const CONFIG: FileKind = FileKind::new("a configuration", 1 << 20);
 
 /// Configuration of a [`Siamese`] network.
 #[derive(Config, Debug)]
@@ -45,7 +52,7 @@ impl SiameseConfig {
     /// is not a valid configuration.
     pub fn read(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let json = crate::io::read_text(path, crate::io::FileKind::Config)?;
+        let json = crate::io::read_text(path, CONFIG)?;
         Self::parse(&json).map_err(|reason| Error::checkpoint(path, reason))
     }
 
@@ -226,7 +233,7 @@ impl Siamese {
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
         // The weights first, so that a missing .bpk is reported as such, not as its .json.
-        let weights = crate::io::read_bounded(path, crate::io::FileKind::Weights)?;
+        let weights = crate::io::read_bounded(path, WEIGHTS)?;
         let config = SiameseConfig::read(config_path(path))?;
         Self::assemble(&config, weights, device).map_err(|reason| Error::checkpoint(path, reason))
     }

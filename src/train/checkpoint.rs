@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 use zip::write::SimpleFileOptions;
 
 use crate::history::EpochRecord;
+use crate::io::FileKind;
 use crate::{Error, Result, Siamese};
+
+/// A checkpoint holds the weights and the optimiser's two moments: three networks' worth.
+const CHECKPOINT: FileKind = FileKind::new("a checkpoint", 4 << 30);
 
 /// Where a run stands after an epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -159,7 +163,7 @@ pub fn load(
     device: &Device,
     optim: ModuleOptimizer,
 ) -> Result<(RunState, Siamese, ModuleOptimizer)> {
-    let bytes = crate::io::read_bounded(path, crate::io::FileKind::Checkpoint)?;
+    let bytes = crate::io::read_bounded(path, CHECKPOINT)?;
     let fail = |what: &str, e: &dyn std::fmt::Display| {
         Error::checkpoint(
             path,
@@ -172,7 +176,7 @@ pub fn load(
         let mut file = zip.by_name(name).map_err(|e| fail(name, &e))?;
         let mut out = Vec::new();
         // An entry cannot unpack to more than the checkpoint may hold.
-        let limit = crate::io::FileKind::Checkpoint.limit();
+        let limit = CHECKPOINT.limit();
         (&mut file)
             .take(limit + 1)
             .read_to_end(&mut out)

@@ -33,6 +33,9 @@ const BEST: &str = "best.bpk";
 const HISTORY: &str = "history.csv";
 const CURVE: &str = "learning_curve.png";
 
+/// A run's saved settings (`config.json`).
+const SETTINGS: crate::io::FileKind = crate::io::FileKind::new("a configuration", 1 << 20);
+
 /// Trains a [`Siamese`] network, validating one-shot accuracy on fixed episodes after every
 /// epoch.
 ///
@@ -320,7 +323,7 @@ impl Trainer {
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let text = crate::io::read_text(&path, crate::io::FileKind::Config)?;
+        let text = crate::io::read_text(&path, SETTINGS)?;
         let unreadable =
             |e: serde_json::Error| Error::checkpoint(&path, format!("unreadable settings: {e}"));
         // Read into a config and serialised again, a config.json from before a setting

@@ -1,16 +1,14 @@
 //! Lake's 20 official runs of 20-way one-shot classification (`all_runs.zip`).
 
-use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image::GrayImage;
-use zip::ZipArchive;
-use zip::result::ZipError;
 
 use super::episode::Episode;
-use crate::data::{MAX_PNG_BYTES, decode_png};
+use crate::data::{OMNIGLOT_PNG, decode_png};
+use crate::io::{Archive, FileKind};
 use crate::{Error, Result};
 
 /// Name of the file in each run folder that pairs test items with training images.
@@ -23,8 +21,8 @@ const OFFICIAL_RUNS_ZIP: &[u8] = include_bytes!("../../../assets/omniglot/all_ru
 const OFFICIAL_RUNS: usize = 20;
 const OFFICIAL_SIZE: usize = 20;
 
-/// Most bytes a `class_labels.txt` may have (the official ones have under 1 KB).
-const MAX_LABELS_BYTES: usize = 1 << 20;
+/// A `class_labels.txt`: the official ones have under 1 KB.
+const LABELS_FILE: FileKind = FileKind::new("a class_labels.txt", 1 << 20);
 
 /// The official one-shot runs of Lake, Salakhutdinov and Tenenbaum (2015): in each run,
 /// 20 test items ("queries") are classified against 20 training images (one per class),
@@ -51,9 +49,9 @@ pub struct LakeRuns {
 }
 
 impl LakeRuns {
-    /// Reads every run (`runNN` with a `class_labels.txt`) of `path`, which is one of:
-    /// `all_runs.zip` (the official archive, with or without a top folder), its extracted
-    /// folder (holding `run01`, `run02`, ...), or a folder holding either of those as
+    /// Reads every run folder (`runNN`, each with a `class_labels.txt`) of `path`, which is
+    /// one of: `all_runs.zip` (the official archive), its extracted folder (both with or
+    /// without a top folder above `run01`, `run02`, ...), or a folder holding either of those as
     /// `all_runs.zip` or `all_runs/` (such as the Omniglot data folder).
     ///
     /// The runs must be the official ones' shape: `run01` to `run20`, each with 20 test
@@ -62,9 +60,11 @@ impl LakeRuns {
     /// # Errors
     /// [`Error::Io`] when `path` cannot be read, [`Error::Layout`] naming the file when
     /// there is no run, a run is missing or has other than 20 trials or classes, runs lie
-    /// under more than one folder of a zip, a `class_labels.txt` is malformed or names an
-    /// image outside its run's `test/` or `training/` folder or one that is not there,
-    /// and [`Error::Image`] naming the image that does not decode.
+    /// under more than one folder, a `class_labels.txt` is malformed or names an image
+    /// outside its run's `test/` or `training/` folder or one that is not there,
+    /// [`Error::TooLarge`] naming a file past its bound (1 MiB for a `class_labels.txt`,
+    /// [`MAX_PNG_BYTES`](crate::data::MAX_PNG_BYTES) for an image), and [`Error::Image`]
+    /// naming the image that does not decode.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::read(Source::open(path.as_ref())?, true)
     }
@@ -96,10 +96,10 @@ impl LakeRuns {
     /// reported as for [`LakeRuns::open`] with the path `all_runs.zip (built in)`.
     pub fn official() -> Result<Self> {
         Self::read(
-            Source::zip(
-                Box::new(Cursor::new(OFFICIAL_RUNS_ZIP)),
+            Source::new(Archive::zip(
+                Cursor::new(OFFICIAL_RUNS_ZIP),
                 PathBuf::from("all_runs.zip (built in)"),
-            )?,
+            )?)?,
             true,
         )
     }
@@ -107,7 +107,7 @@ impl LakeRuns {
     /// Reads every run of `source`; with `official`, refuses any other shape than the
     /// official 20 runs × 20 trials.
     fn read(mut source: Source, official: bool) -> Result<Self> {
-        let runs = source.runs()?;
+        let runs = std::mem::take(&mut source.runs);
         if runs.is_empty() {
             return Err(layout(
                 source.display(""),
@@ -187,7 +187,7 @@ fn read_run(source: &mut Source, run: &str) -> Result<Episode> {
     let labels_name = format!("{run}/{CLASS_LABELS}");
     let labels_path = source.display(&labels_name);
     let text = source
-        .read(&labels_name, MAX_LABELS_BYTES)?
+        .read(&labels_name, LABELS_FILE)?
         .ok_or_else(|| layout(labels_path.clone(), "missing"))?;
     let text =
         String::from_utf8(text).map_err(|_| layout(labels_path.clone(), "is not UTF-8 text"))?;
@@ -246,47 +246,41 @@ fn read_run(source: &mut Source, run: &str) -> Result<Episode> {
     Episode::new(supports, queries, labels)?.with_class_names(classes)
 }
 
-/// Where the runs are read from.
-enum Source {
-    /// An archive and the folder inside it that holds the runs (`""` or `"all_runs/"`).
-    Zip {
-        path: PathBuf,
-        archive: Box<ZipArchive<Box<dyn ReadSeek>>>,
-        prefix: String,
-    },
-    /// A folder that holds the runs.
-    Folder(PathBuf),
+/// Where the runs are read from: an archive and the folder inside it that holds them.
+struct Source {
+    archive: Archive<'static>,
+    /// `""`, or the folder holding the runs followed by `/` (`"all_runs/"`).
+    prefix: String,
+    /// The run folders (`runNN`), sorted.
+    runs: Vec<String>,
 }
 
 impl Source {
+    /// The runs at `path`: a zip, a folder of runs, or a folder holding either as
+    /// `all_runs.zip` or `all_runs/`.
     fn open(path: &Path) -> Result<Self> {
         let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mut path = path.to_path_buf();
         if metadata.is_dir() {
             if path.join("all_runs.zip").is_file() {
-                return Self::open_zip(&path.join("all_runs.zip"));
+                path.push("all_runs.zip");
+            } else if path.join("all_runs").is_dir() {
+                path.push("all_runs");
             }
-            if path.join("all_runs").is_dir() {
-                return Ok(Source::Folder(path.join("all_runs")));
-            }
-            return Ok(Source::Folder(path.to_path_buf()));
         }
-        Self::open_zip(path)
+        Self::new(Archive::open(&path)?)
     }
 
-    fn open_zip(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        Self::zip(Box::new(BufReader::new(file)), path.to_path_buf())
-    }
-
-    /// Runs in the zip `reader`, shown as `path` in errors.
-    fn zip(reader: Box<dyn ReadSeek>, path: PathBuf) -> Result<Self> {
-        let archive = crate::io::open_zip(reader, &path)?;
-        // The runs sit at the top, or under one folder: never under two.
-        let mut prefixes: Vec<String> = archive
-            .file_names()
-            .filter_map(|name| name.ok())
-            .filter_map(|name| {
-                let run = name.strip_suffix(CLASS_LABELS)?.strip_suffix('/')?;
+    /// The runs of `archive`: the `runNN` folders at its top, or under the one folder
+    /// that holds every `runNN/class_labels.txt`.
+    fn new(archive: Archive<'static>) -> Result<Self> {
+        // run01/class_labels.txt, or all_runs/run01/class_labels.txt: three levels.
+        let entries = archive.entries(3)?;
+        let mut prefixes: Vec<String> = entries
+            .iter()
+            .filter(|entry| !entry.is_dir)
+            .filter_map(|entry| {
+                let run = entry.name.strip_suffix(CLASS_LABELS)?.strip_suffix('/')?;
                 let (folder, run) = run.rsplit_once('/').unwrap_or(("", run));
                 is_run_name(run).then(|| match folder {
                     "" => String::new(),
@@ -298,7 +292,7 @@ impl Source {
         prefixes.dedup();
         if prefixes.len() > 1 {
             return Err(layout(
-                path,
+                archive.path().to_path_buf(),
                 format!(
                     "runs lie under more than one folder: {}",
                     prefixes
@@ -310,77 +304,35 @@ impl Source {
             ));
         }
         let prefix = prefixes.pop().unwrap_or_default();
-        Ok(Source::Zip {
-            path,
-            archive: Box::new(archive),
+        let runs = entries
+            .into_iter()
+            .filter(|entry| entry.is_dir)
+            .filter_map(|entry| {
+                let run = entry.name.strip_prefix(prefix.as_str())?;
+                (!run.contains('/') && is_run_name(run)).then(|| run.to_string())
+            })
+            .collect();
+        Ok(Source {
+            archive,
             prefix,
+            runs,
         })
-    }
-
-    /// The run folders (`runNN` with a labels file), sorted.
-    fn runs(&self) -> Result<Vec<String>> {
-        let mut runs: Vec<String> = match self {
-            Source::Zip {
-                archive, prefix, ..
-            } => archive
-                .file_names()
-                .filter_map(|name| name.ok())
-                .filter_map(|name| {
-                    let run = name
-                        .strip_prefix(prefix.as_str())?
-                        .strip_suffix(CLASS_LABELS)?;
-                    Some(run.strip_suffix('/')?.to_string())
-                })
-                .collect(),
-            Source::Folder(folder) => std::fs::read_dir(folder)
-                .map_err(|e| Error::io(folder, e))?
-                .filter_map(|entry| entry.ok())
-                .filter(|entry| entry.path().is_dir())
-                .filter_map(|entry| entry.file_name().to_str().map(String::from))
-                .collect(),
-        };
-        runs.retain(|run| is_run_name(run));
-        runs.sort();
-        Ok(runs)
     }
 
     /// How `name` (relative to the runs' folder) is shown in errors.
     fn display(&self, name: &str) -> PathBuf {
-        match self {
-            Source::Zip { path, prefix, .. } => path.join(format!("{prefix}{name}")),
-            Source::Folder(folder) => folder.join(name),
-        }
+        self.archive.shown(&format!("{}{name}", self.prefix))
     }
 
     /// The bytes of `name`, or `None` when it does not exist.
-    fn read(&mut self, name: &str, max_bytes: usize) -> Result<Option<Vec<u8>>> {
-        let shown = self.display(name);
-        let mut bytes = Vec::new();
-        let read = match self {
-            Source::Zip {
-                archive, prefix, ..
-            } => match archive.by_name(&format!("{prefix}{name}")) {
-                Ok(file) => file.take(max_bytes as u64 + 1).read_to_end(&mut bytes),
-                Err(ZipError::FileNotFound) => return Ok(None),
-                Err(e) => return Err(layout(shown, format!("unreadable zip entry: {e}"))),
-            },
-            Source::Folder(folder) => match File::open(folder.join(name)) {
-                Ok(file) => file.take(max_bytes as u64 + 1).read_to_end(&mut bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io(shown, e)),
-            },
-        };
-        read.map_err(|e| Error::io(&shown, e))?;
-        if bytes.len() > max_bytes {
-            return Err(layout(shown, format!("larger than {max_bytes} bytes")));
-        }
-        Ok(Some(bytes))
+    fn read(&mut self, name: &str, kind: FileKind) -> Result<Option<Vec<u8>>> {
+        self.archive.read(&format!("{}{name}", self.prefix), kind)
     }
 
     /// Decodes the image `name`, which `labels` lists.
     fn image(&mut self, name: &str, labels: &Path) -> Result<Arc<GrayImage>> {
         let shown = self.display(name);
-        let bytes = self.read(name, MAX_PNG_BYTES)?.ok_or_else(|| {
+        let bytes = self.read(name, OMNIGLOT_PNG)?.ok_or_else(|| {
             layout(
                 shown.clone(),
                 format!("missing, but {} lists it", labels.display()),
@@ -403,10 +355,6 @@ fn is_official_run(name: &str) -> bool {
     (1..=OFFICIAL_RUNS).any(|n| name == format!("run{n:02}"))
 }
 
-/// A zip file or bytes in memory.
-trait ReadSeek: Read + Seek {}
-impl<T: Read + Seek> ReadSeek for T {}
-
 /// `run` followed by digits.
 fn is_run_name(name: &str) -> bool {
     name.strip_prefix("run")
@@ -415,9 +363,11 @@ fn is_run_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Cursor, Write};
+    use std::fs::File;
+    use std::io::{Cursor, Read, Write};
 
     use image::{ImageFormat, Luma};
+    use zip::ZipArchive;
     use zip::write::SimpleFileOptions;
 
     use super::*;
@@ -553,6 +503,13 @@ mod tests {
         check(&LakeRuns::open_partial(dir.path().join("nested.zip")).unwrap());
         write_folder(&dir.path().join("extracted"), &files);
         check(&LakeRuns::open_partial(dir.path().join("extracted")).unwrap());
+        // An extracted folder with a top folder of another name: read as the zip is.
+        let nested: Vec<_> = files
+            .iter()
+            .map(|(name, bytes)| (format!("my_runs/{name}"), bytes.clone()))
+            .collect();
+        write_folder(&dir.path().join("nested"), &nested);
+        check(&LakeRuns::open_partial(dir.path().join("nested")).unwrap());
         // A data folder holding all_runs.zip.
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
@@ -579,6 +536,28 @@ mod tests {
             message.contains("run02/class_labels.txt lists it"),
             "{message}"
         );
+    }
+
+    /// A run folder without its labels file is named, in a zip as in a folder.
+    #[test]
+    fn a_run_without_labels_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = files()
+            .into_iter()
+            .filter(|(name, _)| name != &format!("run02/{CLASS_LABELS}"))
+            .collect();
+        write_zip(&dir.path().join("all_runs.zip"), "", &files);
+        write_folder(&dir.path().join("extracted"), &files);
+        for path in ["all_runs.zip", "extracted"] {
+            let message = LakeRuns::open_partial(dir.path().join(path))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains(&format!("{path}/run02/class_labels.txt"))
+                    && message.contains("missing"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

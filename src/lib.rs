@@ -21,6 +21,45 @@
 //! # Ok::<(), siamese::Error>(())
 //! ```
 //!
+//! ## A tour
+//!
+//! Data flows one way through the modules, in this order; each imports only from those
+//! above it.
+//!
+//! 1. [`data`]: Omniglot from its official zips or their folders, as an
+//!    [`ImageSet`](data::ImageSet); same / different pairs and grouped batches to train on,
+//!    with Koch's distortions; [`prepare`](data::prepare), the one way any image of yours
+//!    becomes what the network reads.
+//! 2. [`model`]: the [`Encoder`], the [`L1DistanceHead`] and the [`Siamese`] network,
+//!    each a Burn `XConfig` + `init` + `forward`, for any device.
+//! 3. [`eval`]: one-shot [`Episode`](eval::Episode)s (the official runs, Koch's protocol,
+//!    random N-way K-shot), scorers, and the [`Evaluator`](eval::Evaluator) with its
+//!    confidence interval.
+//! 4. [`train`]: the [`Trainer`](train::Trainer), with checkpoints to resume from, a CSV
+//!    history and a learning curve.
+//! 5. [`pretrained`]: a compact network that `train` made, shipped in the crate.
+//! 6. [`matcher`]: the API for your own images: register labelled examples once,
+//!    classify or verify queries.
+//!
+//! [`device`] turns a backend's name into a Burn device; [`Error`] is the crate's one
+//! error type, and every error names the file, entry or value at fault.
+//!
+//! The shipped network on the official 20-way one-shot runs, with no data folder:
+//!
+//! ```
+//! use siamese::eval::{EvaluatorConfig, LakeRuns, SiameseScorer};
+//!
+//! let device = siamese::device::by_name("flex")?;
+//! let model = siamese::pretrained::compact(&device)?;
+//! let runs = LakeRuns::official()?; // all_runs.zip, built into the crate
+//! let result = EvaluatorConfig::new()
+//!     .init()?
+//!     .evaluate(&SiameseScorer::new(&model), runs.episodes())?;
+//! assert_eq!(result.total(), 400);
+//! assert!(result.accuracy() > 0.85, "{result}"); // 93.2% (README, "Results")
+//! # Ok::<(), siamese::Error>(())
+//! ```
+//!
 //! ## Backends
 //!
 //! The code is written once for any Burn [`Device`](burn::tensor::Device); cargo features

@@ -1,4 +1,14 @@
 //! The network: [`Encoder`], [`L1DistanceHead`] and the [`Siamese`] pair of them.
+//!
+//! Two configurations come ready: [`SiameseConfig::koch`], the paper's network on 105 × 105
+//! images (39 M parameters, a GPU's work to train), and [`SiameseConfig::compact`], a
+//! batch-normalised network on 52 × 52 images that trains on a laptop's CPU (0.5 M
+//! parameters, 1/40 of Koch's multiply-adds). Besides the pair [`Siamese::forward`] that
+//! training uses, [`Siamese::embed`] and [`Siamese::score_all`] let evaluation encode each
+//! image once: an N-way trial costs N + 1 encoder passes, not 2N.
+//!
+//! [`gemm_conv`] is the convolution the CPU backends train with: the same function as
+//! Burn's, with gradients as matrix products.
 
 mod blocked_linear;
 mod encoder;

@@ -1,5 +1,5 @@
-//! Training: [`TrainingConfig`] (with its [`LossConfig`]) and the [`Trainer`] loop, with crash-safe checkpoints, a
-//! CSV history and a PNG learning curve.
+//! Training: [`TrainingConfig`] (with its [`LossConfig`]) and the [`Trainer`] loop, with
+//! crash-safe checkpoints, a CSV history and a PNG learning curve.
 
 mod checkpoint;
 mod config;

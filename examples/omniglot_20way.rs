@@ -34,7 +34,9 @@ use siamese::eval::{
     Episode, EpisodeSheetConfig, Evaluation, EvaluatorConfig, KochProtocolConfig, LakeRuns,
     ModifiedHausdorff, PixelNearestNeighbour, SiameseScorer,
 };
-use siamese::train::{LossConfig, OptimizerConfig, Trainer, TrainingConfig, epoch_weights};
+use siamese::train::{
+    LossConfig, LrSchedule, OptimizerConfig, Trainer, TrainingConfig, epoch_weights,
+};
 use siamese::{Error, Result, Siamese, SiameseConfig};
 
 mod common;
@@ -105,6 +107,9 @@ struct Args {
     /// Learning-rate factor per epoch.
     #[arg(long)]
     lr_decay: Option<f64>,
+    /// Also lower the rate step by step along half a cosine, to 0 at the run's end.
+    #[arg(long)]
+    cosine: bool,
     /// Train without Koch's affine distortions.
     #[arg(long)]
     no_distortions: bool,
@@ -254,6 +259,7 @@ fn training_config(args: &Args) -> Result<TrainingConfig> {
     .with_schedule(args.learning_rate, args.lr_decay);
     Ok(TrainingConfig::new(model)
         .with_optimizer(optimizer)
+        .with_schedule(args.cosine.then(LrSchedule::cosine))
         .with_loss(Some(loss))
         .with_epochs(args.epochs.unwrap_or(epochs))
         .with_pairs_per_epoch(args.pairs_per_epoch.unwrap_or(pairs_per_epoch))

@@ -19,7 +19,8 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// One-shot accuracy on the validation episodes, in `[0, 1]`.
     pub val_accuracy: f64,
-    /// Learning rate used in the epoch.
+    /// Learning rate of the epoch's first step (an [`LrSchedule`](crate::train::LrSchedule)
+    /// lowers it within the epoch).
     pub learning_rate: f64,
     /// Momentum used in the epoch (SGD; 0 for Adam).
     pub momentum: f64,

@@ -6,8 +6,8 @@ use siamese::data::GroupedBatchConfig;
 use siamese::data::{ImageSet, Omniglot, Part};
 use siamese::eval::{Episode, EvaluatorConfig, RandomEpisodesConfig, SiameseScorer};
 use siamese::train::{
-    LayerLearningRates, LossConfig, OptimizerConfig, Trainer, TrainingConfig, checkpoint_path,
-    epoch_weights,
+    LayerLearningRates, LossConfig, LrSchedule, OptimizerConfig, Trainer, TrainingConfig,
+    checkpoint_path, epoch_weights,
 };
 use siamese::{EncoderConfig, Error, SiameseConfig};
 
@@ -331,6 +331,35 @@ fn fit(
         None => trainer,
     };
     trainer.with_progress(false).fit().unwrap()
+}
+
+/// A cosine schedule reaches every step: the second of two epochs starts at half the
+/// epoch's rate, and the losses differ from those of a run at a constant rate each epoch.
+#[test]
+fn a_cosine_schedule_sets_the_rate_of_every_step() {
+    let (train, validation) = small_data();
+    let device = siamese::device::default_device().unwrap();
+    let start = SiameseConfig::compact().init(&device);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cosine = tiny(a.path(), 5).with_schedule(Some(LrSchedule::cosine()));
+    let scheduled = fit(cosine.clone(), Some(&start), &train, &validation, &device);
+    let rates: Vec<f64> = scheduled.history.iter().map(|r| r.learning_rate).collect();
+    let epoch_rates = [0, 1].map(|epoch| cosine.optimizer.learning_rate(epoch));
+    assert_eq!(rates[0], epoch_rates[0]);
+    assert!((rates[1] - 0.5 * epoch_rates[1]).abs() < 1e-15, "{rates:?}");
+
+    // The first step runs at the epoch's rate either way; the later ones do not.
+    let constant = fit(
+        tiny(b.path(), 5),
+        Some(&start),
+        &train,
+        &validation,
+        &device,
+    );
+    let losses = |run: &siamese::train::TrainingOutcome| -> Vec<f64> {
+        run.history.iter().map(|r| r.train_loss).collect()
+    };
+    assert_ne!(losses(&scheduled), losses(&constant));
 }
 
 /// A run started before a setting existed (here `quarter_turns`, nested in the loss) has a

@@ -7,6 +7,7 @@ use burn::prelude::*;
 
 use super::layer_lr::LayerLearningRates;
 use super::loss::LossConfig;
+use super::schedule::LrSchedule;
 use crate::SiameseConfig;
 use crate::{Error, Result};
 
@@ -198,6 +199,10 @@ pub struct TrainingConfig {
     /// default, trains every layer at the run's rate. Optional, so that a `config.json`
     /// written before it existed still loads.
     pub layer_lr: Option<LayerLearningRates>,
+    /// How the rate moves from step to step within the run ([`LrSchedule`]); `None`, the
+    /// default, keeps each epoch's rate for all its steps. Optional, so that older
+    /// `config.json` files load.
+    pub schedule: Option<LrSchedule>,
     /// The loss a step minimises; `None` is Koch's pair loss ([`LossConfig::Pairs`]), and
     /// is what a `config.json` written before the field existed loads as.
     pub loss: Option<LossConfig>,
@@ -247,6 +252,9 @@ impl TrainingConfig {
         self.optimizer.validate()?;
         if let Some(layers) = &self.layer_lr {
             layers.validate(&self.model)?;
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.validate()?;
         }
         if self.checkpoint_steps == Some(0) {
             return Err(Error::invalid("checkpoint_steps", "must be positive"));
@@ -298,6 +306,19 @@ impl TrainingConfig {
         }
     }
 
+    /// The learning rate of step `step` (0-based) of epoch `epoch`: the optimiser's rate
+    /// for the epoch, times the [`LrSchedule`]'s factor where there is one.
+    pub fn learning_rate(&self, epoch: usize, step: usize) -> f64 {
+        let rate = self.optimizer.learning_rate(epoch);
+        match &self.schedule {
+            Some(schedule) => {
+                let steps = self.steps_per_epoch();
+                rate * schedule.factor(epoch * steps + step, self.epochs * steps)
+            }
+            None => rate,
+        }
+    }
+
     /// Steps per epoch: the epoch's `2 × pairs_per_epoch` images in full steps (a last,
     /// partial step is dropped so every step has the same size).
     pub fn steps_per_epoch(&self) -> usize {
@@ -318,6 +339,37 @@ mod tests {
         assert!((sgd.momentum(25) - 0.7).abs() < 1e-12);
         assert!((sgd.momentum(80) - 0.9).abs() < 1e-12);
         assert_eq!(OptimizerConfig::adam().momentum(3), 0.0);
+    }
+
+    /// The step's rate is the epoch's times the schedule's factor of the whole run's
+    /// progress; a config.json from before schedules loads without one.
+    #[test]
+    fn a_schedule_spans_the_whole_run() {
+        let config = TrainingConfig::new(SiameseConfig::compact())
+            .with_optimizer(OptimizerConfig::adam())
+            .with_epochs(4)
+            .with_pairs_per_epoch(640)
+            .with_batch_size(64);
+        assert_eq!(config.steps_per_epoch(), 10);
+        assert_eq!(
+            config.learning_rate(2, 5),
+            config.optimizer.learning_rate(2)
+        );
+        let cosine = config.clone().with_schedule(Some(LrSchedule::cosine()));
+        assert_eq!(cosine.learning_rate(0, 0), 1e-3);
+        // Step 20 of 40 is half way: half the epoch's rate.
+        let half = 0.5 * cosine.optimizer.learning_rate(2);
+        assert!((cosine.learning_rate(2, 0) - half).abs() < 1e-15);
+        // The last step: (1 + cos(39π/40)) / 2 ≈ 0.0015 of the epoch's rate.
+        let last = cosine.learning_rate(3, 9) / cosine.optimizer.learning_rate(3);
+        assert!((last - 0.0015).abs() < 1e-4, "{last}");
+
+        let mut json: serde_json::Value = serde_json::from_str(&cosine.to_string()).unwrap();
+        json.as_object_mut().unwrap().remove("schedule");
+        let old: TrainingConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(old.schedule, None);
+        let floor = cosine.with_schedule(Some(LrSchedule::Cosine { floor: 1.5 }));
+        assert!(floor.validate().unwrap_err().to_string().contains("floor"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod curve;
 mod layer_lr;
 mod loss;
 mod parallel;
+mod schedule;
 mod trainer;
 
 pub use crate::history::{EpochRecord, read_csv};
@@ -14,4 +15,5 @@ pub use config::{OptimizerConfig, TrainingConfig};
 pub use curve::plot_learning_curve;
 pub use layer_lr::LayerLearningRates;
 pub use loss::{LossConfig, all_pairs_loss, episode_loss, pair_loss};
+pub use schedule::LrSchedule;
 pub use trainer::{Trainer, TrainingOutcome, checkpoint_path, epoch_weights};

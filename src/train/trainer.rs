@@ -389,11 +389,12 @@ impl Trainer {
             // A run resumed from a mid-epoch checkpoint starts at its step.
             let first_step = state.steps_done;
             let earlier_seconds = state.epoch_seconds;
-            let lr = self.config.optimizer.learning_rate(epoch);
-            let lr_policy = match &self.config.layer_lr {
-                Some(layers) => layers.policy(&model, lr),
+            let policy = |model: &Siamese, lr: f64| match &self.config.layer_lr {
+                Some(layers) => layers.policy(model, lr),
                 None => ModuleLearningRate::from(lr),
             };
+            let lr = self.config.learning_rate(epoch, 0);
+            let mut lr_policy = policy(&model, lr);
             if epoch > 0 {
                 // SGD's momentum changes by epoch: a new optimiser, the same velocities.
                 optim = self
@@ -499,6 +500,9 @@ impl Trainer {
                             unreachable!("with_devices refuses several devices for grouped losses")
                         }
                     };
+                    if self.config.schedule.is_some() {
+                        lr_policy = policy(&model, self.config.learning_rate(epoch, step));
+                    }
                     model = optim.step(lr_policy.clone(), model.clone(), grads);
                     loss_sum += value;
                     bar.inc(1);

@@ -110,6 +110,9 @@ struct Args {
     /// Also lower the rate step by step along half a cosine, to 0 at the run's end.
     #[arg(long)]
     cosine: bool,
+    /// L2 penalty on every weight (default: the optimiser's, 1e-5 for Adam).
+    #[arg(long)]
+    weight_decay: Option<f64>,
     /// Train without Koch's affine distortions.
     #[arg(long)]
     no_distortions: bool,
@@ -256,7 +259,8 @@ fn training_config(args: &Args) -> Result<TrainingConfig> {
         Optimizer::Adam => OptimizerConfig::adam(),
         Optimizer::Sgd => OptimizerConfig::koch(),
     }
-    .with_schedule(args.learning_rate, args.lr_decay);
+    .with_schedule(args.learning_rate, args.lr_decay)
+    .with_weight_decay(args.weight_decay);
     Ok(TrainingConfig::new(model)
         .with_optimizer(optimizer)
         .with_schedule(args.cosine.then(LrSchedule::cosine))

@@ -76,6 +76,34 @@ impl OptimizerConfig {
         self
     }
 
+    /// Replaces the L2 penalty where given, whichever the optimiser (a command-line
+    /// override).
+    ///
+    /// ```
+    /// use siamese::train::OptimizerConfig;
+    ///
+    /// let adam = OptimizerConfig::adam().with_weight_decay(Some(5e-4));
+    /// assert_eq!(adam.weight_decay(), 5e-4);
+    /// assert_eq!(OptimizerConfig::koch().with_weight_decay(None).weight_decay(), 2e-4);
+    /// ```
+    pub fn with_weight_decay(mut self, weight_decay: Option<f64>) -> Self {
+        if let Some(penalty) = weight_decay {
+            match &mut self {
+                OptimizerConfig::Sgd { weight_decay, .. }
+                | OptimizerConfig::Adam { weight_decay, .. } => *weight_decay = penalty,
+            }
+        }
+        self
+    }
+
+    /// The L2 penalty on every weight.
+    pub fn weight_decay(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { weight_decay, .. }
+            | OptimizerConfig::Adam { weight_decay, .. } => *weight_decay,
+        }
+    }
+
     /// The learning rate of `epoch` (0-based).
     pub fn learning_rate(&self, epoch: usize) -> f64 {
         let mut copy = self.clone(); // a few floats: one match serves both accessors

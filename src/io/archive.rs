@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use zip::ZipArchive;
 
-use super::bounded::{FileKind, check_length, read_up_to};
+use super::bounded::{FileKind, check_length, read_bounded};
 use crate::{Error, Result};
 
 /// Whether a file or folder called `name` is skipped by every reader of a folder or a zip
@@ -244,7 +244,7 @@ impl<'a> Archive<'a> {
                 if !path.exists() {
                     return Ok(None);
                 }
-                read_up_to(&path, kind.limit())?
+                return read_bounded(&path, kind).map(Some);
             }
         };
         check_length(&shown, kind, bytes.len() as u64)?;
@@ -284,8 +284,7 @@ impl<'a> Archive<'a> {
                 .par_iter()
                 .map(|name| {
                     let shown = root.join(name);
-                    let bytes = read_up_to(&shown, kind.limit())?;
-                    check_length(&shown, kind, bytes.len() as u64)?;
+                    let bytes = read_bounded(&shown, kind)?;
                     f(shown, bytes)
                 })
                 .collect()

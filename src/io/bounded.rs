@@ -68,7 +68,7 @@ pub(crate) fn check_length(path: &Path, kind: FileKind, length: u64) -> Result<(
 ///
 /// # Errors
 /// [`Error::Io`] naming the file when it cannot be opened or read.
-pub(crate) fn read_up_to(path: &Path, limit: u64) -> Result<Vec<u8>> {
+fn read_up_to(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     // The size of a regular file sizes the buffer; a device or pipe says 0.
     let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);

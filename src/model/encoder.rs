@@ -307,11 +307,11 @@ impl ConvBlock {
     /// - input: `[B, C_in, H, W]`
     /// - output: `[B, C_out, H', W']`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = super::gemm_conv::forward(&self.conv, input);
-        if let Some(norm) = &self.norm {
-            x = norm.forward(x);
-        }
-        x = relu(x);
+        let x = super::gemm_conv::forward(&self.conv, input);
+        let x = match &self.norm {
+            Some(norm) => super::norm_relu::forward(norm, x),
+            None => relu(x),
+        };
         match &self.pool {
             Some(pool) => pool.forward(x),
             None => x,

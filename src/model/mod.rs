@@ -11,9 +11,13 @@
 //! Burn's, with gradients as matrix products.
 
 mod blocked_linear;
+mod cpu_tensor;
 mod encoder;
 pub mod gemm_conv;
 mod head;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod lanes;
+mod norm_relu;
 mod siamese;
 
 pub use blocked_linear::{BlockedLinear, BlockedLinearConfig};

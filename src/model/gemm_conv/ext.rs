@@ -13,15 +13,10 @@ use burn::tensor::DType;
 use burn::tensor::ops::ConvOptions;
 
 use super::kernels::{self, Geometry};
+use crate::model::cpu_tensor::CpuTensor;
 
-/// A CPU backend whose f32 tensors the kernels can read and build.
-pub trait CpuConv: Backend {
-    /// Calls `f` on the tensor's values in row-major order (copying only a strided tensor).
-    fn with_f32<R>(tensor: &FloatTensor<Self>, f: impl FnOnce(&[f32]) -> R) -> R;
-
-    /// A row-major f32 tensor of `shape` that takes `data` without copying.
-    fn from_f32(data: Vec<f32>, shape: &[usize]) -> FloatTensor<Self>;
-
+/// A CPU backend whose convolution passes the kernels replace or keep.
+pub trait CpuConv: CpuTensor {
     /// The forward pass without autodiff: the backend's own convolution where that is
     /// already GEMM-shaped (Flex), the kernels otherwise.
     fn conv_forward(
@@ -112,25 +107,11 @@ pub trait GemmConvBackend: burn::backend::Backend {
 #[cfg(feature = "flex")]
 mod flex {
     use burn::backend::Flex;
-    use burn::backend::flex::{FlexTensor, Layout};
-    use burn::tensor::{Bytes, DType, Shape};
+    use burn::backend::flex::FlexTensor;
 
     use super::*;
 
     impl CpuConv for Flex {
-        fn with_f32<R>(tensor: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-            let dense = tensor.to_contiguous();
-            f(dense.storage::<f32>())
-        }
-
-        fn from_f32(data: Vec<f32>, shape: &[usize]) -> FlexTensor {
-            FlexTensor::new(
-                Bytes::from_elems(data),
-                Layout::contiguous(Shape::from(shape)),
-                DType::F32,
-            )
-        }
-
         fn conv_forward(
             x: FlexTensor,
             weight: FlexTensor,
@@ -166,31 +147,10 @@ mod flex {
 mod ndarray {
     use burn::backend::NdArray;
     use burn::backend::ndarray::NdArrayTensor;
-    use burn::tensor::TensorData;
 
     use super::*;
 
     impl CpuConv for NdArray {
-        fn with_f32<R>(tensor: &NdArrayTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-            match tensor {
-                NdArrayTensor::F32(storage) => {
-                    let view = storage.view();
-                    match view.as_slice() {
-                        Some(values) => f(values),
-                        None => f(&view.iter().copied().collect::<Vec<_>>()),
-                    }
-                }
-                other => unreachable!(
-                    "the GEMM convolution takes f32 only, not {:?}",
-                    other.dtype()
-                ),
-            }
-        }
-
-        fn from_f32(data: Vec<f32>, shape: &[usize]) -> NdArrayTensor {
-            NdArrayTensor::from_data(TensorData::new(data, shape))
-        }
-
         fn conv_forward(
             x: NdArrayTensor,
             weight: NdArrayTensor,

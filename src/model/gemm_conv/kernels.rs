@@ -13,6 +13,8 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use crate::model::lanes;
+
 /// The shape of one convolution: input, kernel, stride, padding, dilation and output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -351,7 +353,7 @@ pub fn bias_grad(dy: &[f32], g: &Geometry) -> Vec<f32> {
     let mut db = vec![0.0; g.o];
     for dyi in dy.chunks(g.op()) {
         for (sum, row) in db.iter_mut().zip(dyi.chunks(g.p())) {
-            *sum += row.iter().sum::<f32>();
+            *sum += lanes::sum(row, |v| v);
         }
     }
     db

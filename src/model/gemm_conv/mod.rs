@@ -24,23 +24,7 @@ use burn::tensor::ops::ConvOptions;
 
 /// Whether [`conv2d`] takes the GEMM path on `device` (with or without autodiff).
 pub fn gemm_available(device: &Device) -> bool {
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
-    {
-        use burn::backend::DispatchDevice;
-        #[allow(unreachable_patterns)]
-        match device.clone().without_autodiff().as_dispatch() {
-            #[cfg(feature = "flex")]
-            DispatchDevice::Flex(_) => true,
-            #[cfg(feature = "ndarray")]
-            DispatchDevice::NdArray(_) => true,
-            _ => false,
-        }
-    }
-    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
-    {
-        let _ = device;
-        false
-    }
+    super::cpu_tensor::kernels_available(device)
 }
 
 /// `conv2d(x, weight) + bias`, the same as [`burn::tensor::module::conv2d`], with

@@ -308,13 +308,10 @@ impl ConvBlock {
     /// - output: `[B, C_out, H', W']`
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = super::gemm_conv::forward(&self.conv, input);
-        let x = match &self.norm {
-            Some(norm) => super::norm_relu::forward(norm, x),
-            None => relu(x),
-        };
-        match &self.pool {
-            Some(pool) => pool.forward(x),
-            None => x,
+        match (&self.norm, &self.pool) {
+            (Some(norm), pool) => super::norm_relu::forward(norm, pool.as_ref(), x),
+            (None, Some(pool)) => pool.forward(relu(x)),
+            (None, None) => relu(x),
         }
     }
 }

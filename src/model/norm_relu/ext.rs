@@ -14,20 +14,30 @@ use burn::tensor::DType;
 use super::kernels::{self, Affine, Planes};
 use crate::model::cpu_tensor::CpuTensor;
 
-/// The planes of an NCHW (or any `[N, C, ...]`) activation.
+/// The planes of an NCHW activation.
 fn planes<B: Backend>(x: &FloatTensor<B>) -> Planes {
-    let dims = x.shape().to_vec();
-    Planes {
-        n: dims[0],
-        c: dims[1],
-        plane: dims[2..].iter().product(),
-    }
+    let [n, c, h, w] = x.shape().dims();
+    Planes { n, c, h, w }
 }
 
-/// Whether the kernels handle these operands (f32, at least `[N, C]`); anything else takes
-/// Burn's own batch norm and ReLU.
+/// The shape of the output: the input's, or pooled.
+fn output_shape(p: Planes, pool: bool) -> [usize; 4] {
+    let q = if pool { p.pooled() } else { p };
+    [q.n, q.c, q.h, q.w]
+}
+
+/// Whether the kernels handle these operands (f32, NCHW); anything else takes Burn's own
+/// batch norm, ReLU and pool.
 fn supported<B: Backend>(tensors: &[&FloatTensor<B>]) -> bool {
-    tensors[0].shape().num_dims() >= 2 && tensors.iter().all(|t| t.dtype() == DType::F32)
+    tensors[0].shape().num_dims() == 4 && tensors.iter().all(|t| t.dtype() == DType::F32)
+}
+
+/// Burn's 2 × 2 max-pool of stride 2 (floor mode), when `pool`.
+fn burn_pool<B: Backend>(x: FloatTensor<B>, pool: bool) -> FloatTensor<B> {
+    match pool {
+        true => B::max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], false),
+        false => x,
+    }
 }
 
 /// The training forward pass through the kernels: output, and the factors for backward.
@@ -36,14 +46,15 @@ fn train_forward<B: CpuTensor>(
     gamma: &FloatTensor<B>,
     beta: &FloatTensor<B>,
     epsilon: f64,
+    pool: bool,
 ) -> (FloatTensor<B>, Affine) {
     let p = planes::<B>(x);
     let (y, affine) = B::with_f32(x, |x| {
         B::with_f32(gamma, |g| {
-            B::with_f32(beta, |b| kernels::train_forward(x, g, b, epsilon, p))
+            B::with_f32(beta, |b| kernels::train_forward(x, g, b, epsilon, p, pool))
         })
     });
-    (B::from_f32(y, x.shape().as_slice()), affine)
+    (B::from_f32(y, &output_shape(p, pool)), affine)
 }
 
 /// Burn's own operations, for the operands the kernels do not take.
@@ -52,23 +63,28 @@ fn burn_train<B: Backend>(
     gamma: FloatTensor<B>,
     beta: FloatTensor<B>,
     epsilon: f64,
+    pool: bool,
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     let result = B::batch_norm_train(x, gamma, beta, epsilon);
-    (B::relu(result.output), result.mean, result.variance)
+    let output = burn_pool::<B>(B::relu(result.output), pool);
+    (output, result.mean, result.variance)
 }
 
 #[backend_extension(Flex: cfg(feature = "flex"), NdArray: cfg(feature = "ndarray"), Autodiff)]
 pub trait NormReluBackend: burn::backend::Backend {
-    /// `relu(batch_norm(x))` with the batch's own statistics: the output, and the batch
-    /// mean and biased variance per channel (for the running statistics).
+    /// `relu(batch_norm(x))` with the batch's own statistics, max-pooled 2 × 2 with
+    /// stride 2 when `pool`: the output, and the batch mean and biased variance per channel
+    /// (for the running statistics).
     fn batch_norm_relu_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        pool: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
-    /// `relu(batch_norm(x))` with the given statistics, for inference.
+    /// `relu(batch_norm(x))` with the given statistics, max-pooled when `pool`, for
+    /// inference.
     fn batch_norm_relu(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -76,6 +92,7 @@ pub trait NormReluBackend: burn::backend::Backend {
         mean: FloatTensor<Self>,
         var: FloatTensor<Self>,
         epsilon: f64,
+        pool: bool,
     ) -> FloatTensor<Self>;
 }
 
@@ -85,11 +102,12 @@ fn cpu_train<B: CpuTensor>(
     gamma: FloatTensor<B>,
     beta: FloatTensor<B>,
     epsilon: f64,
+    pool: bool,
 ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
     if !supported::<B>(&[&x, &gamma, &beta]) {
-        return burn_train::<B>(x, gamma, beta, epsilon);
+        return burn_train::<B>(x, gamma, beta, epsilon, pool);
     }
-    let (y, affine) = train_forward::<B>(&x, &gamma, &beta, epsilon);
+    let (y, affine) = train_forward::<B>(&x, &gamma, &beta, epsilon, pool);
     let c = affine.mean.len();
     (
         y,
@@ -102,21 +120,25 @@ fn cpu_inference<B: CpuTensor>(
     x: FloatTensor<B>,
     [gamma, beta, mean, var]: [FloatTensor<B>; 4],
     epsilon: f64,
+    pool: bool,
 ) -> FloatTensor<B> {
     if !supported::<B>(&[&x, &gamma, &beta, &mean, &var]) {
-        return B::relu(B::batch_norm(x, gamma, beta, mean, var, epsilon));
+        let y = B::relu(B::batch_norm(x, gamma, beta, mean, var, epsilon));
+        return burn_pool::<B>(y, pool);
     }
     let p = planes::<B>(&x);
     let y = B::with_f32(&x, |x| {
         B::with_f32(&gamma, |g| {
             B::with_f32(&beta, |b| {
                 B::with_f32(&mean, |m| {
-                    B::with_f32(&var, |v| kernels::inference(x, [g, b, m, v], epsilon, p))
+                    B::with_f32(&var, |v| {
+                        kernels::inference(x, [g, b, m, v], epsilon, p, pool)
+                    })
                 })
             })
         })
     });
-    B::from_f32(y, x.shape().as_slice())
+    B::from_f32(y, &output_shape(p, pool))
 }
 
 /// Implements the extension for a plain CPU backend through the kernels.
@@ -130,8 +152,9 @@ macro_rules! cpu_backend {
                 gamma: FloatTensor<Self>,
                 beta: FloatTensor<Self>,
                 epsilon: f64,
+                pool: bool,
             ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-                cpu_train::<Self>(x, gamma, beta, epsilon)
+                cpu_train::<Self>(x, gamma, beta, epsilon, pool)
             }
 
             fn batch_norm_relu(
@@ -141,8 +164,9 @@ macro_rules! cpu_backend {
                 mean: FloatTensor<Self>,
                 var: FloatTensor<Self>,
                 epsilon: f64,
+                pool: bool,
             ) -> FloatTensor<Self> {
-                cpu_inference::<Self>(x, [gamma, beta, mean, var], epsilon)
+                cpu_inference::<Self>(x, [gamma, beta, mean, var], epsilon, pool)
             }
         }
     };
@@ -157,7 +181,7 @@ cpu_backend!("ndarray", burn::backend::NdArray);
 struct NormReluBackward;
 
 impl<B: CpuTensor> Backward<B, 3> for NormReluBackward {
-    type State = (NodeId, Affine);
+    type State = (NodeId, Affine, bool);
 
     fn backward(
         self,
@@ -167,12 +191,12 @@ impl<B: CpuTensor> Backward<B, 3> for NormReluBackward {
     ) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let output_grad = grads.consume::<B>(&ops.node);
-        let (x_state, affine) = ops.state;
+        let (x_state, affine, pool) = ops.state;
         let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
         let p = planes::<B>(&x);
         let (dx, dgamma, dbeta) = B::with_f32(&x, |x| {
             B::with_f32(&output_grad, |dy| {
-                kernels::train_backward(x, dy, &affine, p)
+                kernels::train_backward(x, dy, &affine, p, pool)
             })
         });
         if let Some(node) = node_x {
@@ -193,9 +217,10 @@ impl<B: CpuTensor + NormReluBackend, C: CheckpointStrategy> NormReluBackend for 
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        pool: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         if !supported::<B>(&[x.primitive(), gamma.primitive(), beta.primitive()]) {
-            return burn_train::<Self>(x, gamma, beta, epsilon);
+            return burn_train::<Self>(x, gamma, beta, epsilon, pool);
         }
         let statistics = |affine: Affine| {
             let c = affine.mean.len();
@@ -213,15 +238,25 @@ impl<B: CpuTensor + NormReluBackend, C: CheckpointStrategy> NormReluBackend for 
         {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
-                let (y, affine) =
-                    train_forward::<B>(x.primitive(), gamma.primitive(), beta.primitive(), epsilon);
-                let output = prep.finish((x_state, affine.clone()), y);
+                let (y, affine) = train_forward::<B>(
+                    x.primitive(),
+                    gamma.primitive(),
+                    beta.primitive(),
+                    epsilon,
+                    pool,
+                );
+                let output = prep.finish((x_state, affine.clone(), pool), y);
                 let (mean, var) = statistics(affine);
                 (output, mean, var)
             }
             OpsKind::UnTracked(prep) => {
-                let (y, affine) =
-                    train_forward::<B>(x.primitive(), gamma.primitive(), beta.primitive(), epsilon);
+                let (y, affine) = train_forward::<B>(
+                    x.primitive(),
+                    gamma.primitive(),
+                    beta.primitive(),
+                    epsilon,
+                    pool,
+                );
                 let (mean, var) = statistics(affine);
                 (prep.finish(y), mean, var)
             }
@@ -237,7 +272,9 @@ impl<B: CpuTensor + NormReluBackend, C: CheckpointStrategy> NormReluBackend for 
         mean: FloatTensor<Self>,
         var: FloatTensor<Self>,
         epsilon: f64,
+        pool: bool,
     ) -> FloatTensor<Self> {
-        Self::relu(Self::batch_norm(x, gamma, beta, mean, var, epsilon))
+        let y = Self::relu(Self::batch_norm(x, gamma, beta, mean, var, epsilon));
+        burn_pool::<Self>(y, pool)
     }
 }

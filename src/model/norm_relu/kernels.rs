@@ -26,31 +26,46 @@ pub struct Planes {
     pub n: usize,
     /// Channels.
     pub c: usize,
-    /// Values of one channel of one image (height × width).
-    pub plane: usize,
+    /// Height and width of one channel of one image.
+    pub h: usize,
+    pub w: usize,
 }
 
 impl Planes {
     /// All values.
     pub fn len(&self) -> usize {
-        self.n * self.c * self.plane
+        self.n * self.c * self.plane()
+    }
+
+    /// Values of one channel of one image.
+    pub fn plane(&self) -> usize {
+        self.h * self.w
+    }
+
+    /// The planes after a 2 × 2 max-pool of stride 2 (a last odd row or column dropped).
+    pub fn pooled(&self) -> Planes {
+        Planes {
+            h: self.h / 2,
+            w: self.w / 2,
+            ..*self
+        }
     }
 
     /// Values per channel, over all images.
     fn per_channel(&self) -> f64 {
-        (self.n * self.plane) as f64
+        (self.n * self.plane()) as f64
     }
 
     /// The planes of channel `ch`, one per image.
     fn channel<'a>(&self, x: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
-        let Planes { c, plane, .. } = *self;
+        let (c, plane) = (self.c, self.plane());
         (0..self.n).map(move |i| &x[(i * c + ch) * plane..][..plane])
     }
 
     /// Planes handed to one task of a writing pass: a few thousand values at least, so that
     /// small planes (6 × 6 at the end of the compact network) do not cost a task each.
     fn planes_per_task(&self) -> usize {
-        4096usize.div_ceil(self.plane.max(1))
+        4096usize.div_ceil(self.plane().max(1))
     }
 }
 
@@ -88,10 +103,11 @@ fn map_planes<G: Fn(f32, f32) -> f32>(
         "the operands do not match their planes"
     );
     let mut out = Vec::with_capacity(len);
+    let plane = p.plane().max(1);
     out.spare_capacity_mut()[..len]
-        .par_chunks_mut(p.plane)
-        .zip(a.par_chunks(p.plane))
-        .zip(b.par_chunks(p.plane))
+        .par_chunks_mut(plane)
+        .zip(a.par_chunks(plane))
+        .zip(b.par_chunks(plane))
         .enumerate()
         .with_min_len(p.planes_per_task())
         .for_each(|(index, ((out, a), b))| {
@@ -106,16 +122,8 @@ fn map_planes<G: Fn(f32, f32) -> f32>(
     out
 }
 
-/// The training forward pass: `relu(batch_norm(x))` with the batch's own statistics, and
-/// the factors its backward pass needs.
-pub fn train_forward(
-    x: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    epsilon: f64,
-    p: Planes,
-) -> (Vec<f32>, Affine) {
-    assert_eq!(x.len(), p.len(), "the activation does not match its planes");
+/// The batch statistics of `x` and the factors of the normalisation they give.
+fn statistics(x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, p: Planes) -> Affine {
     let count = p.per_channel();
     let (mean, var): (Vec<f32>, Vec<f32>) = (0..p.c)
         .into_par_iter()
@@ -135,29 +143,94 @@ pub fn train_forward(
         .collect();
     let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, i)| g * i).collect();
     let shift: Vec<f32> = (0..p.c).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
-    let output = map_planes(p, [x, x], |ch| {
-        let (k, s) = (scale[ch], shift[ch]);
-        move |x, _| activate(x, k, s)
-    });
-    let affine = Affine {
+    Affine {
         mean,
         var,
         inv_std,
         scale,
         shift,
+    }
+}
+
+/// The training forward pass: `relu(batch_norm(x))` with the batch's own statistics,
+/// max-pooled 2 × 2 with stride 2 when `pool`, and the factors its backward pass needs.
+pub fn train_forward(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    p: Planes,
+    pool: bool,
+) -> (Vec<f32>, Affine) {
+    assert_eq!(x.len(), p.len(), "the activation does not match its planes");
+    let affine = statistics(x, gamma, beta, epsilon, p);
+    let (scale, shift) = (&affine.scale, &affine.shift);
+    let activation = |ch: usize| {
+        let (k, s) = (scale[ch], shift[ch]);
+        move |x| activate(x, k, s)
+    };
+    let output = match pool {
+        true => pool_planes(x, p, activation),
+        false => map_planes(p, [x, x], |ch| {
+            let a = activation(ch);
+            move |x, _| a(x)
+        }),
     };
     (output, affine)
 }
 
-/// The backward pass of [`train_forward`]: `(dx, dγ, dβ)` from the output gradient `dy`.
+/// `out = max over each 2 × 2 window of f(channel)(x)`, stride 2, on all cores.
+fn pool_planes<A: Fn(f32) -> f32>(x: &[f32], p: Planes, f: impl Fn(usize) -> A + Sync) -> Vec<f32> {
+    let q = p.pooled();
+    let mut out = vec![0f32; q.len()];
+    if q.plane() == 0 {
+        return out;
+    }
+    out.par_chunks_mut(q.plane())
+        .zip(x.par_chunks(p.plane()))
+        .enumerate()
+        .with_min_len(p.planes_per_task())
+        .for_each(|(index, (out, x))| {
+            let a = f(index % p.c);
+            for (oy, out) in out.chunks_exact_mut(q.w).enumerate() {
+                let top = &x[2 * oy * p.w..][..p.w];
+                let bottom = &x[(2 * oy + 1) * p.w..][..p.w];
+                for (ox, y) in out.iter_mut().enumerate() {
+                    let [l, r] = [2 * ox, 2 * ox + 1];
+                    *y = a(top[l]).max(a(top[r])).max(a(bottom[l])).max(a(bottom[r]));
+                }
+            }
+        });
+    out
+}
+
+/// The window of a 2 × 2 max-pool that wins: the index of its first largest activation in
+/// row-major order (as Burn's pool picks it) within `plane`, and that activation.
+#[inline(always)]
+fn winner(x: &[f32], w: usize, [oy, ox]: [usize; 2], a: impl Fn(f32) -> f32) -> (usize, f32) {
+    let top = 2 * oy * w + 2 * ox;
+    let mut best = (top, a(x[top]));
+    for at in [top + 1, top + w, top + w + 1] {
+        let y = a(x[at]);
+        if y > best.1 {
+            best = (at, y);
+        }
+    }
+    best
+}
+
+/// The backward pass of [`train_forward`]: `(dx, dγ, dβ)` from the output gradient `dy`
+/// (pooled when the forward pass pooled).
 pub fn train_backward(
     x: &[f32],
     dy: &[f32],
     affine: &Affine,
     p: Planes,
+    pool: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let q = if pool { p.pooled() } else { p };
     assert!(
-        x.len() == p.len() && dy.len() == p.len(),
+        x.len() == p.len() && dy.len() == q.len(),
         "the activation or its gradient does not match its planes"
     );
     let Affine {
@@ -172,11 +245,21 @@ pub fn train_backward(
         .map(|ch| {
             let (m, i, k, s) = (mean[ch], inv_std[ch], scale[ch], shift[ch]);
             let mut totals = [0f64; 2];
-            for (x, dy) in p.channel(x, ch).zip(p.channel(dy, ch)) {
-                let [g, gx] = sum2(x, dy, |x, dy| {
-                    let g = if activate(x, k, s) > 0.0 { dy } else { 0.0 };
-                    [g, g * ((x - m) * i)]
-                });
+            for (x, dy) in p.channel(x, ch).zip(q.channel(dy, ch)) {
+                let [g, gx] = match pool {
+                    // Only each window's winner passes a gradient on.
+                    true => windows(q).fold([0f32; 2], |[g, gx], (o, at)| {
+                        let (at, y) = winner(x, p.w, at, |x| activate(x, k, s));
+                        match y > 0.0 {
+                            true => [g + dy[o], gx + dy[o] * ((x[at] - m) * i)],
+                            false => [g, gx],
+                        }
+                    }),
+                    false => sum2(x, dy, |x, dy| {
+                        let g = if activate(x, k, s) > 0.0 { dy } else { 0.0 };
+                        [g, g * ((x - m) * i)]
+                    }),
+                };
                 totals[0] += g as f64;
                 totals[1] += gx as f64;
             }
@@ -184,45 +267,87 @@ pub fn train_backward(
         })
         .unzip();
     let count = p.per_channel() as f32;
-    let dx = map_planes(p, [x, dy], |ch| {
-        let (m, i, k, s) = (mean[ch], inv_std[ch], scale[ch], shift[ch]);
+    let factors = |ch: usize| {
         let (mean_g, mean_gx) = (dbeta[ch] / count, dgamma[ch] / count);
-        move |x, dy| {
-            let g = if activate(x, k, s) > 0.0 { dy } else { 0.0 };
-            k * (g - mean_g - (x - m) * i * mean_gx)
+        (mean[ch], inv_std[ch], scale[ch], shift[ch], mean_g, mean_gx)
+    };
+    let dx = match pool {
+        false => map_planes(p, [x, dy], |ch| {
+            let (m, i, k, s, mean_g, mean_gx) = factors(ch);
+            move |x, dy| {
+                let g = if activate(x, k, s) > 0.0 { dy } else { 0.0 };
+                k * (g - mean_g - (x - m) * i * mean_gx)
+            }
+        }),
+        true => {
+            let mut dx = vec![0f32; p.len()];
+            dx.par_chunks_mut(p.plane().max(1))
+                .zip(x.par_chunks(p.plane().max(1)))
+                .zip(dy.par_chunks(q.plane().max(1)))
+                .enumerate()
+                .with_min_len(p.planes_per_task())
+                .for_each(|(index, ((dx, x), dy))| {
+                    let (m, i, k, s, mean_g, mean_gx) = factors(index % p.c);
+                    // Every value gets the normalisation's share; each winner adds its own.
+                    for (d, &x) in dx.iter_mut().zip(x) {
+                        *d = -k * (mean_g + (x - m) * i * mean_gx);
+                    }
+                    for (o, at) in windows(q) {
+                        let (at, y) = winner(x, p.w, at, |x| activate(x, k, s));
+                        if y > 0.0 {
+                            dx[at] += k * dy[o];
+                        }
+                    }
+                });
+            dx
         }
-    });
+    };
     (dx, dgamma, dbeta)
 }
 
-/// `relu(batch_norm(x))` with given (running) statistics, in the order of Burn's own
-/// `batch_norm`, `((x − μ) / √(σ² + ε))·γ + β`, so that inference gives the same values as
-/// Burn's two operations.
+/// The windows of a pooled plane `q`: output index and `[row, column]`.
+fn windows(q: Planes) -> impl Iterator<Item = (usize, [usize; 2])> {
+    (0..q.h).flat_map(move |oy| (0..q.w).map(move |ox| (oy * q.w + ox, [oy, ox])))
+}
+
+/// `relu(batch_norm(x))` with given (running) statistics, max-pooled 2 × 2 with stride 2
+/// when `pool`, in the order of Burn's own `batch_norm`, `((x − μ) / √(σ² + ε))·γ + β`, so
+/// that inference gives the same values as Burn's operations.
 pub fn inference(
     x: &[f32],
     [gamma, beta, mean, var]: [&[f32]; 4],
     epsilon: f64,
     p: Planes,
+    pool: bool,
 ) -> Vec<f32> {
     assert_eq!(x.len(), p.len(), "the activation does not match its planes");
     let std: Vec<f32> = var.iter().map(|&v| (v + epsilon as f32).sqrt()).collect();
-    map_planes(p, [x, x], |ch| {
+    let activation = |ch: usize| {
         let (m, d, g, b) = (mean[ch], std[ch], gamma[ch], beta[ch]);
-        move |x, _| (((x - m) / d) * g + b).max(0.0)
-    })
+        move |x: f32| (((x - m) / d) * g + b).max(0.0)
+    };
+    match pool {
+        true => pool_planes(x, p, activation),
+        false => map_planes(p, [x, x], |ch| {
+            let a = activation(ch);
+            move |x, _| a(x)
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Textbook batch norm + ReLU in f64, channel by channel.
+    /// Textbook batch norm + ReLU in f64, channel by channel, then the textbook 2 × 2 max-pool
+    /// when `pool`; also the batch means and variances.
     fn reference(
         x: &[f32],
         gamma: &[f32],
         beta: &[f32],
         eps: f64,
         p: Planes,
+        pool: bool,
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let mut y = vec![0.0; p.len()];
         let (mut means, mut vars) = (vec![], vec![]);
@@ -231,8 +356,8 @@ mod tests {
             let mean = values.iter().sum::<f64>() / values.len() as f64;
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
             for i in 0..p.n {
-                for j in 0..p.plane {
-                    let at = (i * p.c + ch) * p.plane + j;
+                for j in 0..p.plane() {
+                    let at = (i * p.c + ch) * p.plane() + j;
                     let normal = (x[at] as f64 - mean) / (var + eps).sqrt();
                     y[at] = (normal * gamma[ch] as f64 + beta[ch] as f64).max(0.0);
                 }
@@ -240,7 +365,23 @@ mod tests {
             means.push(mean);
             vars.push(var);
         }
-        (y, means, vars)
+        if !pool {
+            return (y, means, vars);
+        }
+        let q = p.pooled();
+        let mut pooled = vec![f64::MIN; q.len()];
+        for plane in 0..p.n * p.c {
+            for oy in 0..q.h {
+                for ox in 0..q.w {
+                    for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let v = y[plane * p.plane() + (2 * oy + dy) * p.w + 2 * ox + dx];
+                        let out = &mut pooled[plane * q.plane() + oy * q.w + ox];
+                        *out = out.max(v);
+                    }
+                }
+            }
+        }
+        (pooled, means, vars)
     }
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
@@ -253,103 +394,138 @@ mod tests {
             .collect()
     }
 
-    const SHAPES: [Planes; 3] = [
+    /// Shapes with odd sides (a dropped row and column when pooled) and a 1 × 1 plane
+    /// (nothing left when pooled).
+    const SHAPES: [Planes; 4] = [
         Planes {
             n: 3,
             c: 2,
-            plane: 5,
+            h: 4,
+            w: 6,
         },
         Planes {
             n: 4,
             c: 3,
-            plane: 37,
+            h: 5,
+            w: 7,
         },
         Planes {
             n: 2,
             c: 5,
-            plane: 1,
+            h: 1,
+            w: 1,
+        },
+        Planes {
+            n: 1,
+            c: 2,
+            h: 9,
+            w: 8,
         },
     ];
+
+    fn parameters(c: usize) -> (Vec<f32>, Vec<f32>) {
+        // One negative γ: the normalisation then reverses the order within a window.
+        let gamma = (0..c)
+            .map(|c| if c == 1 { -0.8 } else { 0.5 + c as f32 })
+            .collect();
+        let beta = (0..c).map(|c| 0.3 - 0.2 * c as f32).collect();
+        (gamma, beta)
+    }
 
     #[test]
     fn the_forward_pass_is_the_textbook_one() {
         for p in SHAPES {
-            let x = values(p.len(), 1);
-            let gamma: Vec<f32> = (0..p.c).map(|c| 0.5 + c as f32).collect();
-            let beta: Vec<f32> = (0..p.c).map(|c| 0.3 - 0.2 * c as f32).collect();
-            let (y, affine) = train_forward(&x, &gamma, &beta, 1e-5, p);
-            let (expected, means, vars) = reference(&x, &gamma, &beta, 1e-5, p);
-            for (got, want) in y.iter().zip(&expected) {
-                assert!(
-                    (*got as f64 - want).abs() < 1e-5,
-                    "{p:?}: {got} against {want}"
-                );
+            for pool in [false, true] {
+                let x = values(p.len(), 1);
+                let (gamma, beta) = parameters(p.c);
+                let (y, affine) = train_forward(&x, &gamma, &beta, 1e-5, p, pool);
+                let (expected, means, vars) = reference(&x, &gamma, &beta, 1e-5, p, pool);
+                assert_eq!(y.len(), expected.len(), "{p:?}, pool {pool}");
+                for (got, want) in y.iter().zip(&expected) {
+                    assert!(
+                        (*got as f64 - want).abs() < 1e-5,
+                        "{p:?}, pool {pool}: {got} against {want}"
+                    );
+                }
+                for ch in 0..p.c {
+                    assert!((affine.mean[ch] as f64 - means[ch]).abs() < 1e-6);
+                    assert!((affine.var[ch] as f64 - vars[ch]).abs() < 1e-5);
+                }
+                if !pool && p.plane() > 4 {
+                    assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0));
+                }
             }
-            for ch in 0..p.c {
-                assert!((affine.mean[ch] as f64 - means[ch]).abs() < 1e-6);
-                assert!((affine.var[ch] as f64 - vars[ch]).abs() < 1e-5);
-            }
-            assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0));
         }
     }
 
     /// The gradients against central differences of `Σ probe · y` in f64.
     #[test]
     fn the_backward_pass_matches_finite_differences() {
-        let p = Planes {
-            n: 3,
-            c: 2,
-            plane: 7,
-        };
-        let x = values(p.len(), 3);
-        let probe = values(p.len(), 11);
-        let gamma = vec![1.3f32, 0.7];
-        let beta = vec![0.1f32, -0.2];
-        let eps = 1e-5;
-        let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| {
-            let (y, _, _) = reference(x, gamma, beta, eps, p);
-            y.iter()
-                .zip(&probe)
-                .map(|(y, q)| y * *q as f64)
-                .sum::<f64>()
-        };
-        let (_, affine) = train_forward(&x, &gamma, &beta, eps, p);
-        let (dx, dgamma, dbeta) = train_backward(&x, &probe, &affine, p);
-        let h = 1e-3;
-        let numeric = |perturb: &dyn Fn(f32) -> f64| (perturb(h) - perturb(-h)) / (2.0 * h as f64);
-        for j in 0..p.len() {
-            let d = numeric(&|step| {
-                let mut x = x.clone();
-                x[j] += step;
-                loss(&x, &gamma, &beta)
-            });
-            assert!(
-                (dx[j] as f64 - d).abs() < 2e-2 * d.abs().max(1.0),
-                "dx[{j}]: {} against {d}",
-                dx[j]
-            );
-        }
-        for ch in 0..p.c {
-            let dg = numeric(&|step| {
-                let mut gamma = gamma.clone();
-                gamma[ch] += step;
-                loss(&x, &gamma, &beta)
-            });
-            let db = numeric(&|step| {
-                let mut beta = beta.clone();
-                beta[ch] += step;
-                loss(&x, &gamma, &beta)
-            });
-            assert!(
-                (dgamma[ch] as f64 - dg).abs() < 1e-2 * dg.abs().max(1.0),
-                "dγ[{ch}]: {} against {dg}",
-                dgamma[ch]
-            );
-            assert!(
-                (dbeta[ch] as f64 - db).abs() < 1e-2 * db.abs().max(1.0),
-                "dβ[{ch}]: {} against {db}",
-                dbeta[ch]
-            );
+        for (p, pool) in [
+            (
+                Planes {
+                    n: 3,
+                    c: 2,
+                    h: 1,
+                    w: 7,
+                },
+                false,
+            ),
+            (
+                Planes {
+                    n: 2,
+                    c: 2,
+                    h: 5,
+                    w: 4,
+                },
+                true,
+            ),
+        ] {
+            let x = values(p.len(), 3);
+            let q = if pool { p.pooled() } else { p };
+            let probe = values(q.len(), 11);
+            let (gamma, beta) = parameters(p.c);
+            let eps = 1e-5;
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| {
+                let (y, _, _) = reference(x, gamma, beta, eps, p, pool);
+                y.iter()
+                    .zip(&probe)
+                    .map(|(y, q)| y * *q as f64)
+                    .sum::<f64>()
+            };
+            let (_, affine) = train_forward(&x, &gamma, &beta, eps, p, pool);
+            let (dx, dgamma, dbeta) = train_backward(&x, &probe, &affine, p, pool);
+            let h = 1e-3;
+            let numeric =
+                |perturb: &dyn Fn(f32) -> f64| (perturb(h) - perturb(-h)) / (2.0 * h as f64);
+            let check = |got: f32, want: f64, what: String| {
+                assert!(
+                    (got as f64 - want).abs() < 2e-2 * want.abs().max(1.0),
+                    "pool {pool}, {what}: {got} against {want}"
+                );
+            };
+            for j in 0..p.len() {
+                let d = numeric(&|step| {
+                    let mut x = x.clone();
+                    x[j] += step;
+                    loss(&x, &gamma, &beta)
+                });
+                check(dx[j], d, format!("dx[{j}]"));
+            }
+            for ch in 0..p.c {
+                let dg = numeric(&|step| {
+                    let mut gamma = gamma.clone();
+                    gamma[ch] += step;
+                    loss(&x, &gamma, &beta)
+                });
+                let db = numeric(&|step| {
+                    let mut beta = beta.clone();
+                    beta[ch] += step;
+                    loss(&x, &gamma, &beta)
+                });
+                check(dgamma[ch], dg, format!("dγ[{ch}]"));
+                check(dbeta[ch], db, format!("dβ[{ch}]"));
+            }
         }
     }
 
@@ -358,20 +534,26 @@ mod tests {
         let p = Planes {
             n: 2,
             c: 2,
-            plane: 3,
+            h: 1,
+            w: 3,
         };
         let x = [1.0, 2.0, 3.0, -1.0, 0.0, 1.0, 4.0, 5.0, 6.0, 2.0, 2.0, 2.0];
-        let y = inference(
-            &x,
-            [&[2.0, 1.0], &[0.5, -1.0], &[2.0, 0.0], &[4.0, 1.0]],
-            0.0,
-            p,
-        );
+        let stats: [&[f32]; 4] = [&[2.0, 1.0], &[0.5, -1.0], &[2.0, 0.0], &[4.0, 1.0]];
+        let y = inference(&x, stats, 0.0, p, false);
         // Channel 0: (x − 2)/2·2 + 0.5; channel 1: x − 1, both cut at 0.
         assert_eq!(
             y,
             vec![0.0, 0.5, 1.5, 0.0, 0.0, 0.0, 2.5, 3.5, 4.5, 1.0, 1.0, 1.0]
         );
+        // Pooled as 2 × 2 windows of a 2 × 3 plane: the last column is dropped.
+        let p = Planes {
+            n: 1,
+            c: 2,
+            h: 2,
+            w: 3,
+        };
+        let y = inference(&x, stats, 0.0, p, true);
+        assert_eq!(y, vec![0.5, 4.0]);
     }
 
     #[test]
@@ -379,26 +561,28 @@ mod tests {
         let p = Planes {
             n: 5,
             c: 7,
-            plane: 300,
+            h: 20,
+            w: 15,
         };
         let x = values(p.len(), 5);
-        let dy = values(p.len(), 9);
-        let gamma = vec![1.1f32; p.c];
-        let beta = vec![0.2f32; p.c];
-        let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let (y, affine) = train_forward(&x, &gamma, &beta, 1e-5, p);
-                let (dx, dg, db) = train_backward(&x, &dy, &affine, p);
-                [y, dx, dg, db].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
-            })
-        };
-        let one = run(1);
-        for threads in [2, 3, 16] {
-            assert_eq!(run(threads), one, "{threads} threads");
+        let (gamma, beta) = parameters(p.c);
+        for pool in [false, true] {
+            let dy = values(if pool { p.pooled() } else { p }.len(), 9);
+            let run = |threads| {
+                let pool_of_threads = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool_of_threads.install(|| {
+                    let (y, affine) = train_forward(&x, &gamma, &beta, 1e-5, p, pool);
+                    let (dx, dg, db) = train_backward(&x, &dy, &affine, p, pool);
+                    [y, dx, dg, db].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+                })
+            };
+            let one = run(1);
+            for threads in [2, 3, 16] {
+                assert_eq!(run(threads), one, "{threads} threads, pool {pool}");
+            }
         }
     }
 }

@@ -1,11 +1,14 @@
-//! Batch normalisation followed by ReLU, fused into one operation on the CPU backends.
+//! Batch normalisation, ReLU and a 2 × 2 max-pool, fused into one operation on the CPU
+//! backends.
 //!
 //! Burn's `BatchNorm` in training mode, then `relu`, record about twenty element-wise
 //! operations (two of them transposing copies of the whole activation) and as many in the
-//! backward pass; on a CPU they cost more than the convolution they follow. On Flex and
-//! NdArray [`forward`] is instead one Burn backend extension with its own backward pass:
-//! three passes over the activation forward, two backward (see `kernels`). Elsewhere (wgpu)
-//! it is burn-nn's `BatchNorm::forward` and `relu`.
+//! backward pass, and the pool after them writes and reads the activation again; on a CPU
+//! they cost more than the convolution they follow. On Flex and NdArray [`forward`] is
+//! instead one Burn backend extension with its own backward pass: three passes over the
+//! activation forward, two backward (see `kernels`), and the pool's window maxima taken in
+//! the last forward pass and recomputed backward instead of stored. Elsewhere (wgpu) it is
+//! burn-nn's `BatchNorm::forward`, `relu` and `MaxPool2d::forward`.
 //!
 //! The parameters and running statistics are those of burn-nn's [`BatchNorm`], updated the
 //! same way, so records load unchanged.
@@ -17,23 +20,32 @@ mod ext;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod kernels;
 
-use burn::nn::BatchNorm;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::cpu_tensor::kernels_available;
 
-/// `relu(norm.forward(x))`: batch statistics and a running-statistics update on an
-/// autodiff device (unless the layer's training flag is off), the running statistics
-/// otherwise, as burn-nn's [`BatchNorm::forward`] decides.
+/// `pool.forward(relu(norm.forward(x)))` (no pool when `None`): batch statistics and a
+/// running-statistics update on an autodiff device (unless the layer's training flag is
+/// off), the running statistics otherwise, as burn-nn's [`BatchNorm::forward`] decides.
+/// The kernels take a 2 × 2 pool of stride 2 (floor mode); any other pool runs after them.
 ///
 /// # Shapes
 /// - x: `[batch, channels, height, width]`
-/// - output: `[batch, channels, height, width]`
-pub fn forward(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    if !kernels_available(&x.device()) {
-        return relu(norm.forward(x));
+/// - output: `[batch, channels, height, width]`, or `[batch, channels, height / 2, width / 2]`
+///   after a 2 × 2 pool of stride 2
+pub fn forward(norm: &BatchNorm, pool: Option<&MaxPool2d>, x: Tensor<4>) -> Tensor<4> {
+    let fused = pool.is_none_or(halves);
+    if !kernels_available(&x.device()) || !fused {
+        let y = relu(norm.forward(x));
+        return match pool {
+            Some(pool) => pool.forward(y),
+            None => y,
+        };
     }
+    let pool = pool.is_some();
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
         use burn::backend::Dispatch;
@@ -46,6 +58,7 @@ pub fn forward(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
                 norm.gamma.val().into_dispatch(),
                 norm.beta.val().into_dispatch(),
                 norm.epsilon,
+                pool,
             );
             let (mean, var) = (
                 Tensor::<1>::from_dispatch(mean),
@@ -72,11 +85,24 @@ pub fn forward(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
             norm.running_mean.value().to_device(&device).into_dispatch(),
             norm.running_var.value().to_device(&device).into_dispatch(),
             norm.epsilon,
+            pool,
         );
         Tensor::from_dispatch(output)
     }
     #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     unreachable!("no CPU kernels are compiled in")
+}
+
+/// Whether `pool` is the 2 × 2 max-pool of stride 2 (floor mode) that the kernels take.
+fn halves(pool: &MaxPool2d) -> bool {
+    pool.kernel_size == [2, 2]
+        && pool.stride == [2, 2]
+        && pool.dilation == [1, 1]
+        && !pool.ceil_mode
+        && matches!(
+            pool.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)
+        )
 }
 
 #[cfg(test)]
@@ -118,48 +144,73 @@ mod tests {
         );
     }
 
+    /// No pool, the 2 × 2 pool of stride 2 the kernels take, and a 3 × 3 pool they do not.
+    fn pools() -> [Option<MaxPool2d>; 3] {
+        use burn::nn::pool::MaxPool2dConfig;
+        [
+            None,
+            Some(MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()),
+            Some(MaxPool2dConfig::new([3, 3]).with_strides([1, 1]).init()),
+        ]
+    }
+
+    /// Burn's own layers, one after the other.
+    fn burns(norm: &BatchNorm, pool: Option<&MaxPool2d>, x: Tensor<4>) -> Tensor<4> {
+        let y = relu(norm.forward(x));
+        match pool {
+            Some(pool) => pool.forward(y),
+            None => y,
+        }
+    }
+
     crate::device_tests! {
-        fn training_equals_burns_batch_norm_and_relu(device) {
+        fn training_equals_burns_batch_norm_relu_and_pool(device) {
             let autodiff = device.clone().autodiff();
-            for shape in [[8, 3, 7, 7], [2, 16, 1, 1], [1, 4, 13, 11]] {
-                let x = Tensor::<4>::random(shape, Distribution::Normal(0.3, 1.5), &device);
-                let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-                let base = norm(shape[1], &device);
-                let mut results = Vec::new();
-                for fused in [true, false] {
-                    let norm = base.clone().train();
-                    let x = Tensor::<4>::from_data(x.to_data(), &autodiff).require_grad();
-                    let y = match fused {
-                        true => forward(&norm, x.clone()),
-                        false => relu(norm.forward(x.clone())),
-                    };
-                    let grads = (y.clone() * Tensor::from_data(probe.to_data(), &autodiff)).sum().backward();
-                    results.push((
-                        y.inner(),
-                        x.grad(&grads).unwrap(),
-                        norm.gamma.grad(&grads).unwrap(),
-                        norm.beta.grad(&grads).unwrap(),
-                        norm.running_mean.value(),
-                        norm.running_var.value(),
-                    ));
+            for shape in [[8, 3, 7, 7], [2, 16, 3, 3], [1, 4, 13, 10]] {
+                for pool in pools() {
+                    let x = Tensor::<4>::random(shape, Distribution::Normal(0.3, 1.5), &device);
+                    let base = norm(shape[1], &device);
+                    let out_shape = burns(&base, pool.as_ref(), x.clone()).shape();
+                    let probe = Tensor::<4>::random(out_shape, Distribution::Normal(0.0, 1.0), &device);
+                    let mut results = Vec::new();
+                    for fused in [true, false] {
+                        let norm = base.clone().train();
+                        let x = Tensor::<4>::from_data(x.to_data(), &autodiff).require_grad();
+                        let y = match fused {
+                            true => forward(&norm, pool.as_ref(), x.clone()),
+                            false => burns(&norm, pool.as_ref(), x.clone()),
+                        };
+                        let grads = (y.clone() * Tensor::from_data(probe.to_data(), &autodiff)).sum().backward();
+                        results.push((
+                            y.inner(),
+                            x.grad(&grads).unwrap(),
+                            norm.gamma.grad(&grads).unwrap(),
+                            norm.beta.grad(&grads).unwrap(),
+                            norm.running_mean.value(),
+                            norm.running_var.value(),
+                        ));
+                    }
+                    let what = format!("{shape:?}, {pool:?}");
+                    let [(y, dx, dg, db, rm, rv), (y2, dx2, dg2, db2, rm2, rv2)] = <[_; 2]>::try_from(results).unwrap();
+                    assert_close(y, y2, &format!("output of {what}"));
+                    assert_close(dx, dx2, &format!("dx of {what}"));
+                    assert_close(dg, dg2, &format!("dγ of {what}"));
+                    assert_close(db, db2, &format!("dβ of {what}"));
+                    assert_close(rm, rm2, &format!("running mean of {what}"));
+                    assert_close(rv, rv2, &format!("running variance of {what}"));
                 }
-                let [(y, dx, dg, db, rm, rv), (y2, dx2, dg2, db2, rm2, rv2)] = <[_; 2]>::try_from(results).unwrap();
-                assert_close(y, y2, "output");
-                assert_close(dx, dx2, "dx");
-                assert_close(dg, dg2, "dγ");
-                assert_close(db, db2, "dβ");
-                assert_close(rm, rm2, "running mean");
-                assert_close(rv, rv2, "running variance");
             }
         }
 
-        fn inference_equals_burns_batch_norm_and_relu(device) {
+        fn inference_equals_burns_batch_norm_relu_and_pool(device) {
             let norm = norm(5, &device);
-            let x = Tensor::<4>::random([3, 5, 4, 6], Distribution::Normal(0.0, 2.0), &device);
-            let fused = forward(&norm, x.clone());
-            let burns = relu(norm.forward(x));
-            // Burn's own order of operations: equal, not merely close.
-            fused.into_data().assert_eq(&burns.into_data(), true);
+            let x = Tensor::<4>::random([3, 5, 5, 6], Distribution::Normal(0.0, 2.0), &device);
+            for pool in pools() {
+                let fused = forward(&norm, pool.as_ref(), x.clone());
+                let burns = burns(&norm, pool.as_ref(), x.clone());
+                // Burn's own order of operations: equal, not merely close.
+                fused.into_data().assert_eq(&burns.into_data(), true);
+            }
         }
 
         fn a_frozen_layer_on_an_autodiff_device_uses_its_running_statistics(device) {
@@ -167,8 +218,9 @@ mod tests {
             let norm = norm(3, &device).train().freeze();
             let before = norm.running_mean.value();
             let x = Tensor::<4>::random([4, 3, 5, 5], Distribution::Default, &autodiff);
-            let y = forward(&norm, x.clone());
-            assert_close(y.inner(), relu(norm.forward(x)).inner(), "output");
+            let pool = &pools()[1];
+            let y = forward(&norm, pool.as_ref(), x.clone());
+            assert_close(y.inner(), burns(&norm, pool.as_ref(), x).inner(), "output");
             assert_close(norm.running_mean.value(), before, "running mean");
         }
     }

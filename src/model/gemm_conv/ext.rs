@@ -15,25 +15,39 @@ use burn::tensor::ops::ConvOptions;
 use super::kernels::{self, Geometry};
 use crate::model::cpu_tensor::CpuTensor;
 
-/// A CPU backend whose convolution passes the kernels replace or keep.
+/// A CPU backend whose convolution the kernels compute: forward, input gradient and weight
+/// gradient alike. (Flex's own forward pass and input gradient re-lay the activation out as
+/// NHWC and back; on 2 cores the kernels measured faster on both presets.)
 pub trait CpuConv: CpuTensor {
-    /// The forward pass without autodiff: the backend's own convolution where that is
-    /// already GEMM-shaped (Flex), the kernels otherwise.
+    /// The forward pass without autodiff.
     fn conv_forward(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
-    ) -> FloatTensor<Self>;
+    ) -> FloatTensor<Self> {
+        let g = geometry::<Self>(&x, &weight, &options);
+        let y = Self::with_f32(&x, |x| {
+            Self::with_f32(&weight, |w| {
+                Self::with_f32(&bias, |b| kernels::forward(x, w, b, &g))
+            })
+        });
+        Self::from_f32(y, &[g.n, g.o, g.oh, g.ow])
+    }
 
-    /// The input gradient: the backend's own where already GEMM-shaped (Flex's transposed
-    /// convolution), the kernels otherwise.
+    /// The input gradient.
     fn conv_input_grad(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         output_grad: FloatTensor<Self>,
         options: ConvOptions<2>,
-    ) -> FloatTensor<Self>;
+    ) -> FloatTensor<Self> {
+        let g = geometry::<Self>(&x, &weight, &options);
+        let dx = Self::with_f32(&weight, |w| {
+            Self::with_f32(&output_grad, |dy| kernels::input_grad(w, dy, &g))
+        });
+        Self::from_f32(dx, &[g.n, g.c, g.h, g.w])
+    }
 }
 
 /// Whether the kernels handle these operands (f32, groups 1); anything else takes Burn's
@@ -104,97 +118,32 @@ pub trait GemmConvBackend: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-#[cfg(feature = "flex")]
-mod flex {
-    use burn::backend::Flex;
-    use burn::backend::flex::FlexTensor;
+/// Implements the extension for a plain CPU backend through the kernels.
+macro_rules! cpu_backend {
+    ($feature:literal, $backend:path) => {
+        #[cfg(feature = $feature)]
+        impl CpuConv for $backend {}
 
-    use super::*;
-
-    impl CpuConv for Flex {
-        fn conv_forward(
-            x: FlexTensor,
-            weight: FlexTensor,
-            bias: FlexTensor,
-            options: ConvOptions<2>,
-        ) -> FlexTensor {
-            Flex::conv2d(x, weight, Some(bias), options)
-        }
-
-        fn conv_input_grad(
-            x: FlexTensor,
-            weight: FlexTensor,
-            output_grad: FlexTensor,
-            options: ConvOptions<2>,
-        ) -> FlexTensor {
-            Flex::conv2d_x_backward(x, weight, output_grad, options)
-        }
-    }
-
-    impl GemmConvBackend for Flex {
-        fn gemm_conv2d(
-            x: FlexTensor,
-            weight: FlexTensor,
-            bias: FlexTensor,
-            options: ConvOptions<2>,
-        ) -> FlexTensor {
-            Flex::conv_forward(x, weight, bias, options)
-        }
-    }
-}
-
-#[cfg(feature = "ndarray")]
-mod ndarray {
-    use burn::backend::NdArray;
-    use burn::backend::ndarray::NdArrayTensor;
-
-    use super::*;
-
-    impl CpuConv for NdArray {
-        fn conv_forward(
-            x: NdArrayTensor,
-            weight: NdArrayTensor,
-            bias: NdArrayTensor,
-            options: ConvOptions<2>,
-        ) -> NdArrayTensor {
-            let g = geometry::<Self>(&x, &weight, &options);
-            let y = Self::with_f32(&x, |x| {
-                Self::with_f32(&weight, |w| {
-                    Self::with_f32(&bias, |b| kernels::forward(x, w, b, &g))
-                })
-            });
-            Self::from_f32(y, &[g.n, g.o, g.oh, g.ow])
-        }
-
-        fn conv_input_grad(
-            x: NdArrayTensor,
-            weight: NdArrayTensor,
-            output_grad: NdArrayTensor,
-            options: ConvOptions<2>,
-        ) -> NdArrayTensor {
-            let g = geometry::<Self>(&x, &weight, &options);
-            let dx = Self::with_f32(&weight, |w| {
-                Self::with_f32(&output_grad, |dy| kernels::input_grad(w, dy, &g))
-            });
-            Self::from_f32(dx, &[g.n, g.c, g.h, g.w])
-        }
-    }
-
-    impl GemmConvBackend for NdArray {
-        fn gemm_conv2d(
-            x: NdArrayTensor,
-            weight: NdArrayTensor,
-            bias: NdArrayTensor,
-            options: ConvOptions<2>,
-        ) -> NdArrayTensor {
-            if supported::<Self>(&x, &weight, &options) {
-                Self::conv_forward(x, weight, bias, options)
-            } else {
-                Self::conv2d(x, weight, Some(bias), options)
+        #[cfg(feature = $feature)]
+        impl GemmConvBackend for $backend {
+            fn gemm_conv2d(
+                x: FloatTensor<Self>,
+                weight: FloatTensor<Self>,
+                bias: FloatTensor<Self>,
+                options: ConvOptions<2>,
+            ) -> FloatTensor<Self> {
+                if supported::<Self>(&x, &weight, &options) {
+                    Self::conv_forward(x, weight, bias, options)
+                } else {
+                    Self::conv2d(x, weight, Some(bias), options)
+                }
             }
         }
-    }
+    };
 }
+
+cpu_backend!("flex", burn::backend::Flex);
+cpu_backend!("ndarray", burn::backend::NdArray);
 
 /// The backward step: the input's and weight's forward values are checkpointed as Burn's
 /// own convolution does; the bias needs none.

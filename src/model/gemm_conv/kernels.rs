@@ -123,8 +123,6 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
 }
 
 /// `dx[C, H, W] += col2im(dcol[K, P])`, the adjoint of [`im2col`].
-// Flex keeps its own forward pass and input gradient (already GEMM-shaped): these serve NdArray.
-#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 fn col2im_add(dcol: &[f32], g: &Geometry, dx: &mut [f32]) {
     let p = g.p();
     let sw = g.stride[1];
@@ -262,8 +260,6 @@ fn for_each_image(
 }
 
 /// `y[N, O, OH, OW] = conv2d(x, w) + b`.
-// Flex keeps its own forward pass and input gradient (already GEMM-shaped): these serve NdArray.
-#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 pub fn forward(x: &[f32], w: &[f32], b: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut y = vec![0.0; g.n * g.op()];
@@ -328,8 +324,6 @@ pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// `dX_i = col2im(Wᵀ · dY_i)`.
-// Flex keeps its own forward pass and input gradient (already GEMM-shaped): these serve NdArray.
-#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 pub fn input_grad(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
     let mut dx = vec![0.0; g.n * g.chw()];

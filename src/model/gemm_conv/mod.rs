@@ -4,8 +4,9 @@
 //! gradient as its kernel, which on a CPU costs several times the forward pass. On the
 //! Flex and NdArray backends [`conv2d`] is instead a Burn backend extension with its own
 //! backward step: `dW = Σ dY · im2col(X)ᵀ`, one GEMM an image. The forward pass and the
-//! input gradient stay Flex's own (already GEMM-shaped); on NdArray, whose own are direct
-//! loops, they are GEMMs too. On every other backend (wgpu) it is Burn's `conv2d`.
+//! input gradient are GEMMs on the NCHW activation too: NdArray's own are direct loops, and
+//! Flex's own re-lay the activation out as NHWC and back, which measured slower on 2 cores.
+//! On every other backend (wgpu) it is Burn's `conv2d`.
 //!
 //! The parameters are those of Burn's [`Conv2d`], so a record saved before loads unchanged.
 

@@ -310,7 +310,7 @@ impl ConvBlock {
         let x = super::gemm_conv::forward(&self.conv, input);
         match (&self.norm, &self.pool) {
             (Some(norm), pool) => super::norm_relu::forward(norm, pool.as_ref(), x),
-            (None, Some(pool)) => pool.forward(relu(x)),
+            (None, Some(pool)) => super::norm_relu::relu_pool(pool, x),
             (None, None) => relu(x),
         }
     }

@@ -10,6 +10,8 @@
 //! output gradient as its kernel (an `OH×OW` kernel over `C` "images"), which is several
 //! times slower on a CPU than the product above.
 
+use std::cell::Cell;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -142,9 +144,16 @@ fn col2im_add(dcol: &[f32], g: &Geometry, dx: &mut [f32]) {
                         continue;
                     };
                     let src = &row[oy * g.ow..][valid.clone()];
-                    let dst = &mut channel[iy * g.w..][..g.w];
-                    for (d, s) in dst[first..].iter_mut().step_by(sw).zip(src) {
-                        *d += *s;
+                    let dst = &mut channel[iy * g.w..][first..];
+                    if sw == 1 {
+                        // Contiguous: a plain slice sum, which vectorises.
+                        for (d, s) in dst[..src.len()].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (d, s) in dst.iter_mut().step_by(sw).zip(src) {
+                            *d += *s;
+                        }
                     }
                 }
             }
@@ -236,26 +245,46 @@ fn product_parallelism(g: &Geometry) -> Parallelism {
     }
 }
 
+thread_local! {
+    /// Each thread's unfolded-image buffer, kept between calls. A fresh buffer of a few
+    /// megabytes (22 MB for the second `koch` layer) is fresh pages from the kernel on every
+    /// call: page faults, zeroing, and on a multi-core virtual machine TLB shootdowns, which
+    /// cost a quarter of a `koch` training step before this cache.
+    static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Calls `f` with this thread's scratch buffer of at least `len` values (stale contents).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buffer = SCRATCH.take();
+    if buffer.len() < len {
+        // Dropped first, so the old and the new buffer are never held together.
+        drop(std::mem::take(&mut buffer));
+        buffer = vec![0.0; len];
+    }
+    let result = f(&mut buffer[..len]);
+    SCRATCH.set(buffer);
+    result
+}
+
 /// Calls `f(scratch, out_i, in_i)` for each image's `out_len` outputs and `in_len` inputs,
-/// with a `[K, P]` scratch matrix reused across the images a worker takes.
+/// with a `[K, P]` scratch matrix.
 fn for_each_image(
     out: &mut [f32],
     out_len: usize,
     input: &[f32],
     in_len: usize,
     g: &Geometry,
-    f: impl Fn(&mut Vec<f32>, &mut [f32], &[f32]) + Sync,
+    f: impl Fn(&mut [f32], &mut [f32], &[f32]) + Sync,
 ) {
-    let scratch = || vec![0.0; g.k() * g.p()];
+    let each = |(o, i): (&mut [f32], &[f32])| with_scratch(g.k() * g.p(), |col| f(col, o, i));
     if by_image(g) {
         out.par_chunks_mut(out_len)
             .zip(input.par_chunks(in_len))
-            .for_each_init(scratch, |col, (o, i)| f(col, o, i));
+            .for_each(each);
     } else {
-        let mut col = scratch();
         out.chunks_mut(out_len)
             .zip(input.chunks(in_len))
-            .for_each(|(o, i)| f(&mut col, o, i));
+            .for_each(each);
     }
 }
 
@@ -290,28 +319,37 @@ const IMAGES_PER_PARTIAL: usize = 4;
 /// `dW[O, C, kh, kw] = Σ_i dY_i · col_iᵀ`, summed in a fixed order.
 pub fn weight_grad(x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
     let (k, p) = (g.k(), g.p());
-    let partial = |col: &mut Vec<f32>, (xs, dys): (&[f32], &[f32])| {
+    let partial = |(xs, dys): (&[f32], &[f32])| {
+        // The first product writes the sum (a read-first sum of fresh zeroed pages costs a
+        // copy-on-write fault per page), the others add to it.
         let mut dw = vec![0.0; g.o * k];
-        for (xi, dyi) in xs.chunks(g.chw()).zip(dys.chunks(g.op())) {
-            im2col(xi, g, col);
-            let a = Strided::row_major(dyi, p);
-            let b = Strided::transposed(col, p);
-            sgemm([g.o, k, p], &mut dw, true, a, b, product_parallelism(g));
-        }
+        with_scratch(k * p, |col| {
+            for (index, (xi, dyi)) in xs.chunks(g.chw()).zip(dys.chunks(g.op())).enumerate() {
+                im2col(xi, g, col);
+                let a = Strided::row_major(dyi, p);
+                let b = Strided::transposed(col, p);
+                sgemm(
+                    [g.o, k, p],
+                    &mut dw,
+                    index > 0,
+                    a,
+                    b,
+                    product_parallelism(g),
+                );
+            }
+        });
         dw
     };
     let (x_chunk, dy_chunk) = (g.chw() * IMAGES_PER_PARTIAL, g.op() * IMAGES_PER_PARTIAL);
-    let scratch = || vec![0.0; k * p];
     let partials: Vec<Vec<f32>> = if by_image(g) {
         x.par_chunks(x_chunk)
             .zip(dy.par_chunks(dy_chunk))
-            .map_init(scratch, partial)
+            .map(partial)
             .collect()
     } else {
-        let mut col = scratch();
         x.chunks(x_chunk)
             .zip(dy.chunks(dy_chunk))
-            .map(|chunk| partial(&mut col, chunk))
+            .map(partial)
             .collect()
     };
     partials
@@ -337,6 +375,8 @@ pub fn input_grad(w: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
             Strided::row_major(dyi, p),
             product_parallelism(g),
         );
+        // Written before it is read: see `weight_grad`.
+        dxi.fill(0.0);
         col2im_add(dcol, g, dxi);
     });
     dx
@@ -473,6 +513,21 @@ mod tests {
             let db = bias_grad(&dy, &g);
             let total: f32 = db.iter().sum();
             assert!((total - dy.iter().sum::<f32>()).abs() < 1e-3);
+        }
+    }
+
+    /// The scratch buffer outlives calls: a smaller convolution with padding after a
+    /// larger one (whose values are left in the buffer) reads none of them.
+    #[test]
+    fn stale_scratch_values_do_not_leak_into_results() {
+        let big = geometry([4, 3, 12, 4, 3, 1, 0, 1]);
+        let small = geometry([4, 2, 5, 3, 3, 1, 2, 1]);
+        for (g, seed) in [(big, 30), (small, 40), (big, 50), (small, 60)] {
+            let (x, w) = (values(g.n * g.chw(), seed), values(g.o * g.k(), seed + 1));
+            let got = forward(&x, &w, &vec![0.0; g.o], &g);
+            for (a, e) in got.iter().zip(naive(&x, &w, &g)) {
+                assert!((a - e).abs() < 1e-4, "{g:?}: {a} against {e}");
+            }
         }
     }
 

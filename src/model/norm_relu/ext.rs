@@ -1,5 +1,6 @@
-//! Batch norm + ReLU as a Burn backend extension: one operation with its own backward pass,
-//! routed to Flex or NdArray (with or without autodiff) by Burn's `Dispatch`.
+//! Batch norm + ReLU (+ pool), and ReLU + pool, as a Burn backend extension: operations with
+//! their own backward passes, routed to Flex or NdArray (with or without autodiff) by
+//! Burn's `Dispatch`.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -94,6 +95,9 @@ pub trait NormReluBackend: burn::backend::Backend {
         epsilon: f64,
         pool: bool,
     ) -> FloatTensor<Self>;
+
+    /// `relu(x)` max-pooled 2 × 2 with stride 2, for a block without batch norm.
+    fn relu_pool(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// The plain (no autodiff) CPU implementation, one for Flex and NdArray.
@@ -141,6 +145,20 @@ fn cpu_inference<B: CpuTensor>(
     B::from_f32(y, &output_shape(p, pool))
 }
 
+/// `relu_pool` through the kernels (supported operands only).
+fn relu_pool_forward<B: CpuTensor>(x: &FloatTensor<B>) -> FloatTensor<B> {
+    let p = planes::<B>(x);
+    let y = B::with_f32(x, |x| kernels::relu_pool(x, p));
+    B::from_f32(y, &output_shape(p, true))
+}
+
+fn cpu_relu_pool<B: CpuTensor>(x: FloatTensor<B>) -> FloatTensor<B> {
+    match supported::<B>(&[&x]) {
+        true => relu_pool_forward::<B>(&x),
+        false => burn_pool::<B>(B::relu(x), true),
+    }
+}
+
 /// Implements the extension for a plain CPU backend through the kernels.
 macro_rules! cpu_backend {
     ($feature:literal, $backend:path) => {
@@ -167,6 +185,10 @@ macro_rules! cpu_backend {
                 pool: bool,
             ) -> FloatTensor<Self> {
                 cpu_inference::<Self>(x, [gamma, beta, mean, var], epsilon, pool)
+            }
+
+            fn relu_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                cpu_relu_pool::<Self>(x)
             }
         }
     };
@@ -207,6 +229,32 @@ impl<B: CpuTensor> Backward<B, 3> for NormReluBackward {
         }
         if let Some(node) = node_beta {
             grads.register::<B>(node.id, B::from_f32(dbeta, &[p.c]));
+        }
+    }
+}
+
+/// The backward step of `relu_pool`: the winners are recomputed from the checkpointed input.
+#[derive(Debug)]
+struct ReluPoolBackward;
+
+impl<B: CpuTensor> Backward<B, 1> for ReluPoolBackward {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(ops.state);
+        if let Some(node) = node_x {
+            let p = planes::<B>(&x);
+            let dx = B::with_f32(&x, |x| {
+                B::with_f32(&output_grad, |dy| kernels::relu_pool_backward(x, dy, p))
+            });
+            grads.register::<B>(node.id, B::from_f32(dx, x.shape().as_slice()));
         }
     }
 }
@@ -276,5 +324,23 @@ impl<B: CpuTensor + NormReluBackend, C: CheckpointStrategy> NormReluBackend for 
     ) -> FloatTensor<Self> {
         let y = Self::relu(Self::batch_norm(x, gamma, beta, mean, var, epsilon));
         burn_pool::<Self>(y, pool)
+    }
+
+    fn relu_pool(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if !supported::<B>(&[x.primitive()]) {
+            return burn_pool::<Self>(Self::relu(x), true);
+        }
+        match ReluPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let y = relu_pool_forward::<B>(x.primitive());
+                prep.finish(x_state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(relu_pool_forward::<B>(x.primitive())),
+        }
     }
 }

@@ -335,6 +335,45 @@ pub fn inference(
     }
 }
 
+/// `relu(x)` max-pooled 2 × 2 with stride 2: a block without batch norm (`koch`). One
+/// reading pass, where Burn's ReLU and pool write and read the activation again.
+pub fn relu_pool(x: &[f32], p: Planes) -> Vec<f32> {
+    assert_eq!(x.len(), p.len(), "the activation does not match its planes");
+    pool_planes(x, p, |_| relu)
+}
+
+/// The backward pass of [`relu_pool`]: each window's winner gets the window's gradient when
+/// its activation is positive; every other value gets zero.
+pub fn relu_pool_backward(x: &[f32], dy: &[f32], p: Planes) -> Vec<f32> {
+    let q = p.pooled();
+    assert!(
+        x.len() == p.len() && dy.len() == q.len(),
+        "the activation or its gradient does not match its planes"
+    );
+    let mut dx = vec![0f32; p.len()];
+    dx.par_chunks_mut(p.plane().max(1))
+        .zip(x.par_chunks(p.plane().max(1)))
+        .zip(dy.par_chunks(q.plane().max(1)))
+        .with_min_len(p.planes_per_task())
+        .for_each(|((dx, x), dy)| {
+            // Written before anything is read: the fresh pages then cost no copy-on-write
+            // fault.
+            dx.fill(0.0);
+            for (o, at) in windows(q) {
+                let (at, y) = winner(x, p.w, at, relu);
+                if y > 0.0 {
+                    dx[at] = dy[o];
+                }
+            }
+        });
+    dx
+}
+
+#[inline(always)]
+fn relu(x: f32) -> f32 {
+    x.max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +622,70 @@ mod tests {
             for threads in [2, 3, 16] {
                 assert_eq!(run(threads), one, "{threads} threads, pool {pool}");
             }
+        }
+    }
+
+    /// Known values, ties included: the first maximum in row-major order wins, and a
+    /// window whose maximum is not positive passes no gradient.
+    #[test]
+    fn relu_pool_and_its_backward_pass_on_known_values() {
+        // One 3 × 5 plane: windows cover rows 0–1 and columns 0–3; the rest is dropped.
+        let p = Planes {
+            n: 1,
+            c: 1,
+            h: 3,
+            w: 5,
+        };
+        #[rustfmt::skip]
+        let x = [
+            1.0, 3.0,   -2.0, -1.0,  9.0,
+            3.0, 0.5,   -0.5, -4.0,  9.0,
+            9.0, 9.0,    9.0,  9.0,  9.0,
+        ];
+        assert_eq!(relu_pool(&x, p), vec![3.0, 0.0]);
+        let dx = relu_pool_backward(&x, &[10.0, 20.0], p);
+        #[rustfmt::skip]
+        let expected = vec![
+            0.0, 10.0,  0.0, 0.0, 0.0,
+            0.0,  0.0,  0.0, 0.0, 0.0,
+            0.0,  0.0,  0.0, 0.0, 0.0,
+        ];
+        assert_eq!(dx, expected);
+    }
+
+    /// Against the textbook ReLU then pool, for every shape, and the backward pass as the
+    /// adjoint of the forward's linearisation: ⟨dx, x'⟩ = ⟨dy, pool(relu)'(x)·x'⟩.
+    #[test]
+    fn relu_pool_matches_the_textbook_one() {
+        for p in SHAPES {
+            let x = values(p.len(), 21);
+            let relu: Vec<f32> = x.iter().map(|v| v.max(0.0)).collect();
+            // γ = 1, β = 0, mean 0 and variance 1 make the inference pass a plain ReLU.
+            let ones = vec![1.0; p.c];
+            let zeros = vec![0.0; p.c];
+            let expected = inference(&relu, [&ones, &zeros, &zeros, &ones], 0.0, p, true);
+            assert_eq!(relu_pool(&x, p), expected, "{p:?}");
+            let dy = values(p.pooled().len(), 22);
+            let dx = relu_pool_backward(&x, &dy, p);
+            // Each window's gradient lands once, on a positive value of that window.
+            let q = p.pooled();
+            let landed: f32 = dx.iter().sum();
+            let passed: f32 = dy
+                .iter()
+                .zip(&expected)
+                .filter(|(_, y)| **y > 0.0)
+                .map(|(d, _)| d)
+                .sum();
+            assert!(
+                (landed - passed).abs() < 1e-4,
+                "{p:?}: {landed} against {passed}"
+            );
+            for (j, d) in dx.iter().enumerate() {
+                if *d != 0.0 {
+                    assert!(x[j] > 0.0, "{p:?}: gradient on a non-positive value");
+                }
+            }
+            assert!(dx.iter().filter(|d| **d != 0.0).count() <= q.len());
         }
     }
 }

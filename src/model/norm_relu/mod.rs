@@ -12,6 +12,9 @@
 //!
 //! The parameters and running statistics are those of burn-nn's [`BatchNorm`], updated the
 //! same way, so records load unchanged.
+//!
+//! Blocks without batch norm (`koch`) take [`relu_pool`]: ReLU and the pool in one pass,
+//! the same values and gradients as Burn's `relu` then `MaxPool2d`.
 
 // The extension names burn-ndarray's backend type, which burn deprecates.
 #[cfg(any(feature = "flex", feature = "ndarray"))]
@@ -88,6 +91,29 @@ pub fn forward(norm: &BatchNorm, pool: Option<&MaxPool2d>, x: Tensor<4>) -> Tens
             pool,
         );
         Tensor::from_dispatch(output)
+    }
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+    unreachable!("no CPU kernels are compiled in")
+}
+
+/// `pool.forward(relu(x))`, for a block without batch norm (`koch`): on the CPU backends
+/// one pass over the activation forward and one backward, where Burn's ReLU and pool each
+/// write and read it (and its gradient) again; elsewhere, or for a pool other than 2 × 2
+/// of stride 2, Burn's own `relu` and `MaxPool2d::forward`.
+///
+/// # Shapes
+/// - x: `[batch, channels, height, width]`
+/// - output: `[batch, channels, height', width']` as `pool` gives
+pub fn relu_pool(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    if !kernels_available(&x.device()) || !halves(pool) {
+        return pool.forward(relu(x));
+    }
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    {
+        use burn::backend::Dispatch;
+        use ext::NormReluBackend;
+
+        Tensor::from_dispatch(<Dispatch as NormReluBackend>::relu_pool(x.into_dispatch()))
     }
     #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     unreachable!("no CPU kernels are compiled in")
@@ -210,6 +236,35 @@ mod tests {
                 let burns = burns(&norm, pool.as_ref(), x.clone());
                 // Burn's own order of operations: equal, not merely close.
                 fused.into_data().assert_eq(&burns.into_data(), true);
+            }
+        }
+
+        fn relu_pool_equals_burns_relu_and_pool(device) {
+            let autodiff = device.clone().autodiff();
+            for shape in [[4, 3, 8, 8], [2, 5, 7, 9], [1, 2, 3, 5]] {
+                for pool in pools().into_iter().flatten() {
+                    let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                    let out_shape = pool.forward(x.clone()).shape();
+                    let probe = Tensor::<4>::random(out_shape, Distribution::Normal(0.0, 1.0), &device);
+                    let mut results = Vec::new();
+                    for fused in [true, false] {
+                        let x = Tensor::<4>::from_data(x.to_data(), &autodiff).require_grad();
+                        let y = match fused {
+                            true => relu_pool(&pool, x.clone()),
+                            false => pool.forward(relu(x.clone())),
+                        };
+                        let probe = Tensor::from_data(probe.to_data(), &autodiff);
+                        let grads = (y.clone() * probe).sum().backward();
+                        results.push((y.inner().into_data(), x.grad(&grads).unwrap().into_data()));
+                    }
+                    // Same values and the same winners: equal, not merely close.
+                    let what = format!("{shape:?}, {pool:?}");
+                    assert_eq!(results[0].0, results[1].0, "output of {what}");
+                    assert_eq!(results[0].1, results[1].1, "dx of {what}");
+                    // Inference too.
+                    let plain = relu_pool(&pool, x.clone());
+                    plain.into_data().assert_eq(&pool.forward(relu(x.clone())).into_data(), true);
+                }
             }
         }
 

@@ -279,28 +279,19 @@ pub fn train_backward(
                 k * (g - mean_g - (x - m) * i * mean_gx)
             }
         }),
-        true => {
-            let mut dx = vec![0f32; p.len()];
-            dx.par_chunks_mut(p.plane().max(1))
-                .zip(x.par_chunks(p.plane().max(1)))
-                .zip(dy.par_chunks(q.plane().max(1)))
-                .enumerate()
-                .with_min_len(p.planes_per_task())
-                .for_each(|(index, ((dx, x), dy))| {
-                    let (m, i, k, s, mean_g, mean_gx) = factors(index % p.c);
-                    // Every value gets the normalisation's share; each winner adds its own.
-                    for (d, &x) in dx.iter_mut().zip(x) {
-                        *d = -k * (mean_g + (x - m) * i * mean_gx);
-                    }
-                    for (o, at) in windows(q) {
-                        let (at, y) = winner(x, p.w, at, |x| activate(x, k, s));
-                        if y > 0.0 {
-                            dx[at] += k * dy[o];
-                        }
-                    }
-                });
-            dx
-        }
+        true => unpool_planes(x, dy, p, |ch, dx, x, dy| {
+            let (m, i, k, s, mean_g, mean_gx) = factors(ch);
+            // Every value gets the normalisation's share; each winner adds its own.
+            for (d, &x) in dx.iter_mut().zip(x) {
+                *d = -k * (mean_g + (x - m) * i * mean_gx);
+            }
+            for (o, at) in windows(q) {
+                let (at, y) = winner(x, p.w, at, |x| activate(x, k, s));
+                if y > 0.0 {
+                    dx[at] += k * dy[o];
+                }
+            }
+        }),
     };
     (dx, dgamma, dbeta)
 }
@@ -350,22 +341,35 @@ pub fn relu_pool_backward(x: &[f32], dy: &[f32], p: Planes) -> Vec<f32> {
         x.len() == p.len() && dy.len() == q.len(),
         "the activation or its gradient does not match its planes"
     );
+    unpool_planes(x, dy, p, |_, dx, x, dy| {
+        // Written before anything is read: the fresh pages then cost no copy-on-write fault.
+        dx.fill(0.0);
+        for (o, at) in windows(q) {
+            let (at, y) = winner(x, p.w, at, relu);
+            if y > 0.0 {
+                dx[at] = dy[o];
+            }
+        }
+    })
+}
+
+/// The full-size gradient of a pooled operation, plane by plane on all cores:
+/// `f(channel, dx, x, dy)` gets one plane of `dx` to write in full, the same plane of the
+/// input `x`, and the pooled plane of the gradient `dy`.
+fn unpool_planes(
+    x: &[f32],
+    dy: &[f32],
+    p: Planes,
+    f: impl Fn(usize, &mut [f32], &[f32], &[f32]) + Sync,
+) -> Vec<f32> {
+    let q = p.pooled();
     let mut dx = vec![0f32; p.len()];
     dx.par_chunks_mut(p.plane().max(1))
         .zip(x.par_chunks(p.plane().max(1)))
         .zip(dy.par_chunks(q.plane().max(1)))
+        .enumerate()
         .with_min_len(p.planes_per_task())
-        .for_each(|((dx, x), dy)| {
-            // Written before anything is read: the fresh pages then cost no copy-on-write
-            // fault.
-            dx.fill(0.0);
-            for (o, at) in windows(q) {
-                let (at, y) = winner(x, p.w, at, relu);
-                if y > 0.0 {
-                    dx[at] = dy[o];
-                }
-            }
-        });
+        .for_each(|(index, ((dx, x), dy))| f(index % p.c, dx, x, dy));
     dx
 }
 
@@ -653,8 +657,9 @@ mod tests {
         assert_eq!(dx, expected);
     }
 
-    /// Against the textbook ReLU then pool, for every shape, and the backward pass as the
-    /// adjoint of the forward's linearisation: ⟨dx, x'⟩ = ⟨dy, pool(relu)'(x)·x'⟩.
+    /// Against the textbook ReLU then pool, for every shape; backward, the gradient of each
+    /// window with a positive maximum lands once, on a positive value, and nothing else
+    /// gets any.
     #[test]
     fn relu_pool_matches_the_textbook_one() {
         for p in SHAPES {

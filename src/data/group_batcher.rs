@@ -30,11 +30,11 @@ pub struct GroupBatch {
 /// ```
 /// use burn::data::dataloader::batcher::Batcher;
 /// use image::GrayImage;
-/// use siamese::data::{GroupBatcher, GroupItem};
+/// use siamese::data::{GroupBatcher, GroupItem, Pose};
 ///
 /// let device = siamese::device::default_device()?;
 /// let items = (0..6)
-///     .map(|i| GroupItem { image: GrayImage::new(105, 105), index: i, slot: i % 3, turns: 0 })
+///     .map(|i| GroupItem { image: GrayImage::new(105, 105), index: i, slot: i % 3, pose: Pose::UPRIGHT })
 ///     .collect();
 /// let batch = GroupBatcher::new(52)?.batch(items, &device); // 3 characters × 2 drawings
 /// assert_eq!(batch.images.dims(), [6, 1, 52, 52]);

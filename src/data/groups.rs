@@ -37,6 +37,10 @@ pub struct GroupedBatchConfig {
     /// Omniglot): four times the characters to tell apart, with the same drawers. Both
     /// drawings of a slot get its turn, before the distortions. `None`: upright only.
     pub quarter_turns: Option<bool>,
+    /// Also draw every character mirrored left to right, as a character of its own: twice
+    /// the characters (with [`Self::quarter_turns`], the 8 symmetries of a square). Both
+    /// drawings of a slot are mirrored alike, before the turn. `None`: as drawn.
+    pub mirrors: Option<bool>,
 }
 
 impl GroupedBatchConfig {
@@ -51,6 +55,22 @@ impl GroupedBatchConfig {
             4
         } else {
             1
+        }
+    }
+
+    /// Poses of each character drawn, each a character of its own: [`Self::turns`], twice
+    /// that with [`Self::mirrors`].
+    pub fn poses(&self) -> usize {
+        self.turns() * if self.mirrors == Some(true) { 2 } else { 1 }
+    }
+
+    /// Pose `p` of [`Self::poses`]: the turns vary fastest, so that without mirrors pose
+    /// `p` is `p` quarter turns, as before mirrors existed.
+    fn pose(&self, p: usize) -> Pose {
+        let turns = self.turns();
+        Pose {
+            turns: (p % turns) as u8,
+            mirrored: p >= turns,
         }
     }
 
@@ -122,9 +142,16 @@ impl GroupDatasetConfig {
             alphabets,
             ..
         } = self.batch;
-        let turns = self.batch.turns();
-        if characters > images.num_classes() * turns {
-            let turned = if turns > 1 { " (× 4 turns)" } else { "" };
+        if characters > images.num_classes() * self.batch.poses() {
+            let turned = match (
+                self.batch.turns() > 1,
+                self.batch.poses() > self.batch.turns(),
+            ) {
+                (false, false) => "",
+                (true, false) => " (× 4 turns)",
+                (false, true) => " (× 2 mirrored)",
+                (true, true) => " (× 4 turns × 2 mirrored)",
+            };
             return Err(Error::invalid(
                 "characters",
                 format!(
@@ -165,6 +192,41 @@ impl GroupDatasetConfig {
     }
 }
 
+/// How a character of a grouped batch is shown: mirrored left to right or not, then turned
+/// clockwise by `turns` quarters ([`GroupedBatchConfig::quarter_turns`],
+/// [`GroupedBatchConfig::mirrors`]). Each pose of a class is a character of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Pose {
+    /// Quarter turns clockwise, 0 to 3.
+    pub turns: u8,
+    /// Mirrored left to right (before the turn).
+    pub mirrored: bool,
+}
+
+impl Pose {
+    /// As drawn.
+    pub const UPRIGHT: Pose = Pose {
+        turns: 0,
+        mirrored: false,
+    };
+
+    /// `image` in this pose.
+    pub fn apply(self, image: GrayImage) -> GrayImage {
+        use image::imageops::{flip_horizontal, rotate90, rotate180, rotate270};
+        let image = if self.mirrored {
+            flip_horizontal(&image)
+        } else {
+            image
+        };
+        match self.turns % 4 {
+            0 => image,
+            1 => rotate90(&image),
+            2 => rotate180(&image),
+            _ => rotate270(&image),
+        }
+    }
+}
+
 /// One image of a grouped batch.
 #[derive(Clone, Debug)]
 pub struct GroupItem {
@@ -174,9 +236,10 @@ pub struct GroupItem {
     pub index: usize,
     /// Its character's slot in the batch, in `0..characters`: the label the losses use.
     pub slot: usize,
-    /// Quarter turns (0 to 3, clockwise) the image was given before its distortions:
-    /// part of its character with [`GroupedBatchConfig::quarter_turns`], else 0.
-    pub turns: u8,
+    /// The pose the image was given before its distortions: part of its character with
+    /// [`GroupedBatchConfig::quarter_turns`] or [`GroupedBatchConfig::mirrors`], else
+    /// [`Pose::UPRIGHT`].
+    pub pose: Pose,
 }
 
 /// Grouped batches of an [`ImageSet`], as a Burn [`Dataset`] of images.
@@ -259,22 +322,23 @@ impl GroupDataset {
     }
 
     /// The classes of batch `batch` of `epoch`, slot by slot (a class may fill two slots
-    /// in different turns with [`GroupedBatchConfig::quarter_turns`]).
+    /// in different poses with [`GroupedBatchConfig::quarter_turns`] or
+    /// [`GroupedBatchConfig::mirrors`]).
     pub fn batch_classes(&self, epoch: usize, batch: usize) -> Vec<usize> {
         let characters = self.batch_characters(epoch, batch);
         characters.into_iter().map(|(class, _)| class).collect()
     }
 
     /// The characters of batch `batch` of `epoch`, slot by slot: a class of the set and its
-    /// quarter turns.
-    pub fn batch_characters(&self, epoch: usize, batch: usize) -> Vec<(usize, u8)> {
+    /// pose.
+    pub fn batch_characters(&self, epoch: usize, batch: usize) -> Vec<(usize, Pose)> {
         let set = &*self.images;
         let GroupedBatchConfig {
             characters,
             alphabets,
             ..
         } = self.config.batch;
-        let turns = self.config.batch.turns();
+        let poses = self.config.batch.poses();
         let mut rng = self.rng(epoch, batch, CHARACTERS);
         let mut order: Vec<usize> = (0..set.num_alphabets()).collect();
         let mut chosen = Vec::with_capacity(characters);
@@ -292,14 +356,15 @@ impl GroupDataset {
                 0
             };
             let want = (share + owed).min(characters - chosen.len());
-            // Character `v` of the pool is class `v / turns` turned `v % turns` times.
-            let mut pool: Vec<usize> = (range.start * turns..range.end * turns).collect();
+            // Character `v` of the pool is class `v / poses` in pose `v % poses`.
+            let mut pool: Vec<usize> = (range.start * poses..range.end * poses).collect();
             let take = want.min(pool.len());
             owed = want - take;
             for i in 0..take {
                 let j = i + rng.random_range(0..pool.len() - i);
                 pool.swap(i, j);
-                chosen.push((pool[i] / turns, (pool[i] % turns) as u8));
+                let pose = self.config.batch.pose(pool[i] % poses);
+                chosen.push((pool[i] / poses, pose));
             }
         }
         debug_assert_eq!(chosen.len(), characters, "checked by init");
@@ -312,7 +377,7 @@ impl GroupDataset {
     }
 
     /// The image indices of batch `batch` of `epoch`, whose characters are `characters`.
-    fn indices_of(&self, epoch: usize, batch: usize, characters: &[(usize, u8)]) -> Vec<usize> {
+    fn indices_of(&self, epoch: usize, batch: usize, characters: &[(usize, Pose)]) -> Vec<usize> {
         let drawings = self.config.batch.drawings;
         let per_slot: Vec<Vec<usize>> = characters
             .iter()
@@ -349,9 +414,9 @@ impl GroupDataset {
         let (batch, position) = (index / b, index % b);
         let characters = self.config.batch.characters;
         let (drawing, slot) = (position / characters, position % characters);
-        let (class, turns) = self.batch_characters(epoch, batch)[slot];
+        let (class, pose) = self.batch_characters(epoch, batch)[slot];
         let image = self.drawings_of(epoch, batch, slot, class, drawing + 1)[drawing];
-        self.load(epoch, index, image, slot, turns)
+        self.load(epoch, index, image, slot, pose)
     }
 
     /// The items of batch `batch` of `epoch`, in order: what `item` gives for each of its
@@ -370,10 +435,10 @@ impl GroupDataset {
             .collect()
     }
 
-    /// Item `index`: `image` of the set, turned, then distorted with the item's own
+    /// Item `index`: `image` of the set in `pose`, then distorted with the item's own
     /// generator.
-    fn load(&self, epoch: usize, index: usize, image: usize, slot: usize, turns: u8) -> GroupItem {
-        let pixels = turn(self.images.image(image), turns);
+    fn load(&self, epoch: usize, index: usize, image: usize, slot: usize, pose: Pose) -> GroupItem {
+        let pixels = pose.apply(self.images.image(image));
         let pixels = match &self.config.distortion {
             Some(distortion) => {
                 distortion.distort(&pixels, &mut self.rng(epoch, index, DISTORTION))
@@ -384,19 +449,8 @@ impl GroupDataset {
             image: pixels,
             index: image,
             slot,
-            turns,
+            pose,
         }
-    }
-}
-
-/// `image` turned clockwise by `turns` quarters.
-fn turn(image: GrayImage, turns: u8) -> GrayImage {
-    use image::imageops::{rotate90, rotate180, rotate270};
-    match turns % 4 {
-        0 => image,
-        1 => rotate90(&image),
-        2 => rotate180(&image),
-        _ => rotate270(&image),
     }
 }
 
@@ -486,10 +540,11 @@ mod tests {
             assert_eq!(chosen.iter().collect::<HashSet<_>>().len(), 20, "distinct");
             let items = turned.batch(1, batch);
             for (p, item) in items.iter().enumerate() {
-                let (class, turns) = chosen[p % 20];
-                assert_eq!((set.class_of(item.index), item.turns), (class, turns));
-                assert_eq!(item.image, turn(set.image(item.index), turns));
-                turns_seen.insert(turns);
+                let (class, pose) = chosen[p % 20];
+                assert_eq!((set.class_of(item.index), item.pose), (class, pose));
+                assert_eq!(item.image, pose.apply(set.image(item.index)));
+                assert!(!pose.mirrored);
+                turns_seen.insert(pose.turns);
             }
         }
         assert_eq!(turns_seen.len(), 4);
@@ -509,17 +564,77 @@ mod tests {
             .init(toy_set(2, 3, 3))
             .unwrap();
         assert_eq!(upright.batch_indices(0, 3), off.batch_indices(0, 3));
-        assert!(upright.batch(0, 3).iter().all(|item| item.turns == 0));
+        assert!(
+            upright
+                .batch(0, 3)
+                .iter()
+                .all(|item| item.pose == Pose::UPRIGHT)
+        );
     }
 
     #[test]
-    fn a_quarter_turn_is_clockwise() {
+    fn mirrors_double_the_characters_and_keep_the_turns_batches() {
+        let set = Arc::new(toy_set(2, 3, 3));
+        let mirrored = |turns, mirrors| {
+            let mut config = with_turns(config(20, 2, 2), turns);
+            config.batch.mirrors = mirrors;
+            config.init(set.clone())
+        };
+        // 6 classes × 4 turns × 2 mirrors: 48 characters, all 8 poses drawn.
+        let both = mirrored(Some(true), Some(true)).unwrap();
+        let mut poses = HashSet::new();
+        for batch in 0..20 {
+            let chosen = both.batch_characters(0, batch);
+            assert_eq!(chosen.iter().collect::<HashSet<_>>().len(), 20, "distinct");
+            for (p, item) in both.batch(0, batch).iter().enumerate() {
+                assert_eq!((set.class_of(item.index), item.pose), chosen[p % 20]);
+                assert_eq!(item.image, item.pose.apply(set.image(item.index)));
+                poses.insert(item.pose);
+            }
+        }
+        assert_eq!(poses.len(), 8);
+        // Mirrors alone: 12 characters (20 are too many), each class as drawn and
+        // mirrored.
+        let m = mirrored(None, Some(true)).unwrap_err().to_string();
+        assert!(m.contains("6 characters (× 2 mirrored)"), "{m}");
+        let mut mirrors_only = config(12, 2, 2);
+        mirrors_only.batch.mirrors = Some(true);
+        let alone = mirrors_only.init(set.clone()).unwrap();
+        let seen: HashSet<Pose> = (0..20)
+            .flat_map(|b| alone.batch_characters(0, b))
+            .map(|(_, pose)| pose)
+            .collect();
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|pose| pose.turns == 0));
+        // Turned without mirrors, batches are those drawn before mirrors existed.
+        let turned = mirrored(Some(true), None).unwrap();
+        let off = mirrored(Some(true), Some(false)).unwrap();
+        for batch in 0..5 {
+            assert_eq!(
+                turned.batch_characters(2, batch),
+                off.batch_characters(2, batch)
+            );
+        }
+        let mut too_many = with_turns(config(49, 2, 2), Some(true));
+        too_many.batch.mirrors = Some(true);
+        let m = too_many.init(set).unwrap_err().to_string();
+        assert!(m.contains("6 characters (× 4 turns × 2 mirrored)"), "{m}");
+    }
+
+    #[test]
+    fn a_quarter_turn_is_clockwise_after_the_mirror() {
         let mut image = GrayImage::new(105, 105);
         image.put_pixel(0, 0, image::Luma([255]));
-        assert_eq!(turn(image.clone(), 1).get_pixel(104, 0).0, [255]);
-        assert_eq!(turn(image.clone(), 2).get_pixel(104, 104).0, [255]);
-        assert_eq!(turn(image.clone(), 3).get_pixel(0, 104).0, [255]);
-        assert_eq!(turn(image.clone(), 4), image);
+        let pose = |turns, mirrored| Pose { turns, mirrored }.apply(image.clone());
+        assert_eq!(pose(1, false).get_pixel(104, 0).0, [255]);
+        assert_eq!(pose(2, false).get_pixel(104, 104).0, [255]);
+        assert_eq!(pose(3, false).get_pixel(0, 104).0, [255]);
+        assert_eq!(pose(4, false), image);
+        // Mirrored, the top-left pixel goes top-right, and a quarter turn takes it on
+        // to the bottom right.
+        assert_eq!(pose(0, true).get_pixel(104, 0).0, [255]);
+        assert_eq!(pose(1, true).get_pixel(104, 104).0, [255]);
+        assert_eq!(Pose::default(), Pose::UPRIGHT);
     }
 
     #[test]

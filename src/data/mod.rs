@@ -79,7 +79,7 @@ pub use distortion::{AffineDistortion, DistortionConfig};
 #[cfg(feature = "download")]
 pub use download::{DownloadConfig, OFFICIAL_URL, download, download_to_cache};
 pub use group_batcher::{GroupBatch, GroupBatcher};
-pub use groups::{GroupDataset, GroupDatasetConfig, GroupItem, GroupedBatchConfig};
+pub use groups::{GroupDataset, GroupDatasetConfig, GroupItem, GroupedBatchConfig, Pose};
 #[cfg(test)]
 pub(crate) use image_set::tests::toy_set;
 pub use image_set::{ImageSet, LabeledImage};

@@ -438,19 +438,34 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_training_config_loads_upright_and_turns_round_trip() {
-        // Written before grouped batches could turn their characters.
+    fn configs_from_before_the_poses_load_upright_and_the_poses_round_trip() {
+        // The shipped weights trained with quarter turns, before mirrors existed.
         let shipped: TrainingConfig =
             serde_json::from_str(include_str!("../../weights/compact-training.json")).unwrap();
         let batch = shipped.loss().batch().cloned().unwrap();
-        assert_eq!((batch.quarter_turns, batch.turns()), (None, 1));
-        let mut turned = shipped.clone();
-        if let Some(LossConfig::Episode { batch, .. }) = &mut turned.loss {
+        assert_eq!(
+            (batch.quarter_turns, batch.mirrors, batch.poses()),
+            (Some(true), None, 4)
+        );
+        // A config written before either setting existed has neither key.
+        let mut old: serde_json::Value = serde_json::from_str(&shipped.to_string()).unwrap();
+        let fields = old["loss"]["Episode"]["batch"].as_object_mut().unwrap();
+        assert!(fields.remove("quarter_turns").is_some());
+        fields.remove("mirrors");
+        let old: TrainingConfig = serde_json::from_value(old).unwrap();
+        let batch = old.loss().batch().cloned().unwrap();
+        assert_eq!(
+            (batch.quarter_turns, batch.mirrors, batch.poses()),
+            (None, None, 1)
+        );
+        let mut posed = old.clone();
+        if let Some(LossConfig::Episode { batch, .. }) = &mut posed.loss {
             batch.quarter_turns = Some(true);
+            batch.mirrors = Some(true);
         }
-        let back: TrainingConfig = serde_json::from_str(&turned.to_string()).unwrap();
-        assert_eq!(back.loss().batch().unwrap().turns(), 4);
-        assert_eq!(back.loss, turned.loss);
+        let back: TrainingConfig = serde_json::from_str(&posed.to_string()).unwrap();
+        assert_eq!(back.loss().batch().unwrap().poses(), 8);
+        assert_eq!(back.loss, posed.loss);
     }
 
     #[test]

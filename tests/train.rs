@@ -566,22 +566,30 @@ fn data_parallel_steps_give_the_weights_of_one_device() {
     };
     let [one, two] = one_and_two_devices(config, &start, &train, &validation);
     let (w0, w1, w2) = (weights(&start), weights(&one.model), weights(&two.model));
-    let moved = w0
-        .iter()
-        .zip(&w1)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    let apart = w1
-        .iter()
-        .zip(&w2)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    println!("largest change {moved:e}, largest difference one/two devices {apart:e}");
+    let (mut moved, mut apart, mut moved_sum, mut apart_sum) = (0f32, 0f32, 0f64, 0f64);
+    for ((a, b), c) in w0.iter().zip(&w1).zip(&w2) {
+        moved = moved.max((a - b).abs());
+        apart = apart.max((b - c).abs());
+        moved_sum += f64::from((a - b).abs());
+        apart_sum += f64::from((b - c).abs());
+    }
+    println!(
+        "largest change {moved:e}, largest difference one/two devices {apart:e}, \
+         summed {moved_sum:e} and {apart_sum:e}"
+    );
     assert!(moved > 1e-4, "training barely moved the weights ({moved})");
+    // The halves' sums round in another order. Usually the weights end within 1e-7; once,
+    // under the whole suite's load, one weight ended 3e-5 away (a rounding difference
+    // carried through a near-tie, as a max-pool's or a ReLU's), so the bound is relative:
+    // a wrong split (half the gradient, one share dropped) moves every weight, by about
+    // half the change.
     assert!(
-        apart < 1e-6,
-        "two devices end {apart} away from one (weights moved {moved})"
+        apart_sum < 1e-3 * moved_sum && apart < 0.05 * moved,
+        "two devices end {apart} away from one at most, {apart_sum} summed \
+         (weights moved {moved} at most, {moved_sum} summed)"
     );
     let losses = |o: &siamese::train::TrainingOutcome| o.history[0].train_loss;
-    assert!((losses(&one) - losses(&two)).abs() < 1e-6);
+    assert!((losses(&one) - losses(&two)).abs() < 1e-4 * losses(&one).abs().max(1.0));
 }
 
 #[test]

@@ -548,12 +548,24 @@ fn one_and_two_devices(
     [one, two]
 }
 
+/// Each trained tensor of `model` (the blocks' convolutions, then the head), flattened.
+fn tensors(model: &siamese::Siamese) -> Vec<Vec<f32>> {
+    let flat = |t: Tensor<4>| t.into_data().iter::<f32>().collect();
+    let mut all: Vec<Vec<f32>> = (model.encoder.blocks.iter())
+        .map(|block| flat(block.conv.weight.val()))
+        .collect();
+    all.push(model.head.weight.val().into_data().iter::<f32>().collect());
+    all
+}
+
 #[test]
 fn data_parallel_steps_give_the_weights_of_one_device() {
     let (train, validation) = small_data();
     // Without batch norm, a step on two halves is the step on the whole batch.
     let model = SiameseConfig::new(EncoderConfig::compact().with_batch_norm(false));
-    let start = model.init(&siamese::device::default_device().unwrap());
+    let device = siamese::device::default_device().unwrap();
+    device.seed(0);
+    let start = model.init(&device);
     // Two steps of SGD with momentum: the second also uses the first's velocity.
     let config = |dir: &std::path::Path| {
         TrainingConfig {
@@ -565,29 +577,33 @@ fn data_parallel_steps_give_the_weights_of_one_device() {
         .with_pairs_per_epoch(32)
     };
     let [one, two] = one_and_two_devices(config, &start, &train, &validation);
-    let (w0, w1, w2) = (weights(&start), weights(&one.model), weights(&two.model));
-    let (mut moved, mut apart, mut moved_sum, mut apart_sum) = (0f32, 0f32, 0f64, 0f64);
-    for ((a, b), c) in w0.iter().zip(&w1).zip(&w2) {
-        moved = moved.max((a - b).abs());
-        apart = apart.max((b - c).abs());
-        moved_sum += f64::from((a - b).abs());
-        apart_sum += f64::from((b - c).abs());
+    // The halves' sums round in another order (and on another backend). Usually the
+    // weights end within 1e-7, but a rounding difference can flip a max-pool's near-tie,
+    // which routes one position's gradient elsewhere: over 300 random starts, 4 ended with
+    // a tensor up to 0.8% apart (summed over its weights, relative to its change) and one
+    // weight up to 3.6% of the tensor's largest change. A wrong split (half the gradient,
+    // one device's share dropped) moves every weight by about half its change, so each
+    // tensor is bounded relative to its own change, well between the two.
+    let (t0, t1, t2) = (tensors(&start), tensors(&one.model), tensors(&two.model));
+    for (i, ((w0, w1), w2)) in t0.iter().zip(&t1).zip(&t2).enumerate() {
+        let (mut moved, mut apart, mut moved_sum, mut apart_sum) = (0f32, 0f32, 0f64, 0f64);
+        for ((a, b), c) in w0.iter().zip(w1).zip(w2) {
+            moved = moved.max((a - b).abs());
+            apart = apart.max((b - c).abs());
+            moved_sum += f64::from((a - b).abs());
+            apart_sum += f64::from((b - c).abs());
+        }
+        println!(
+            "tensor {i}: largest change {moved:e}, largest difference one/two devices \
+             {apart:e}, summed {moved_sum:e} and {apart_sum:e}"
+        );
+        assert!(moved > 1e-5, "training barely moved tensor {i} ({moved})");
+        assert!(
+            apart_sum < 0.05 * moved_sum && apart < 0.25 * moved,
+            "tensor {i}: two devices end {apart} away from one at most, {apart_sum} summed \
+             (its weights moved {moved} at most, {moved_sum} summed)"
+        );
     }
-    println!(
-        "largest change {moved:e}, largest difference one/two devices {apart:e}, \
-         summed {moved_sum:e} and {apart_sum:e}"
-    );
-    assert!(moved > 1e-4, "training barely moved the weights ({moved})");
-    // The halves' sums round in another order. Usually the weights end within 1e-7; once,
-    // under the whole suite's load, one weight ended 3e-5 away (a rounding difference
-    // carried through a near-tie, as a max-pool's or a ReLU's), so the bound is relative:
-    // a wrong split (half the gradient, one share dropped) moves every weight, by about
-    // half the change.
-    assert!(
-        apart_sum < 1e-3 * moved_sum && apart < 0.05 * moved,
-        "two devices end {apart} away from one at most, {apart_sum} summed \
-         (weights moved {moved} at most, {moved_sum} summed)"
-    );
     let losses = |o: &siamese::train::TrainingOutcome| o.history[0].train_loss;
     assert!((losses(&one) - losses(&two)).abs() < 1e-4 * losses(&one).abs().max(1.0));
 }

@@ -323,13 +323,17 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
         );
     }
     eprintln!(
-        "training {} with the {} loss on {} images of {} characters ({} alphabets); validation: {} 20-way \
-         trials on {} other evaluation alphabets; output in {}",
+        "training {} with the {} loss on {} images of {} characters ({} alphabets{}); validation: {} \
+         20-way trials on {} other evaluation alphabets; output in {}",
         network_name(args),
         config.loss().name(),
         background.len(),
         background.num_classes(),
         background.num_alphabets(),
+        match config.loss().batch().map_or(1, GroupedBatchConfig::poses) {
+            1 => String::new(),
+            poses => format!(", each character in {poses} poses"),
+        },
         validation.iter().map(Episode::n_queries).sum::<usize>(),
         EVALUATION_OTHER_ALPHABETS.len(),
         config.output_dir

@@ -10,6 +10,7 @@
 //! [`gemm_conv`] is the convolution the CPU backends train with: the same function as
 //! Burn's, with gradients as matrix products.
 
+mod average;
 mod blocked_linear;
 mod cpu_tensor;
 mod encoder;

@@ -1,5 +1,6 @@
 //! Weight averaging: one network whose every weight (and batch-norm running statistic) is
-//! the mean of several networks' of the same configuration.
+//! the mean of several networks' of the same configuration, and batch-norm statistics
+//! recomputed for it.
 //!
 //! Late checkpoints of one run sit around the same minimum, each a step of noise away from
 //! it; their mean sits nearer its centre (Izmailov et al., 2018, "Averaging Weights Leads
@@ -106,12 +107,71 @@ impl Siamese {
         };
         Ok(first.clone().map(&mut means))
     }
+
+    /// The network with every batch norm's running statistics recomputed on `batches`:
+    /// the mean over the batches of each batch's statistics, the old values forgotten. An
+    /// [average](Self::average) of weights is not a network any batch norm saw, and the
+    /// mean of the checkpoints' statistics only approximates its own; a few dozen training
+    /// batches give them exactly (as PyTorch's `update_bn` does for weight averaging).
+    /// Nothing else changes, and a network without batch norm comes back as it was.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when `batches` is empty or a batch is not
+    /// `[B, 1, S, S]` images of the network's input side `S` (naming the batch).
+    ///
+    /// # Shapes
+    /// - each batch: `[B, 1, S, S]`, B ≥ 2
+    pub fn refresh_batch_norm(
+        self,
+        batches: impl IntoIterator<Item = Tensor<4>>,
+    ) -> Result<Siamese> {
+        let device = self.device();
+        let mut model = self.to_device(&device.clone().autodiff()).train();
+        let momenta: Vec<Option<f64>> = (model.encoder.blocks.iter())
+            .map(|block| block.norm.as_ref().map(|norm| norm.momentum))
+            .collect();
+        let side = model.config.encoder.input_size;
+        let mut count = 0;
+        for (i, batch) in batches.into_iter().enumerate() {
+            let [b, channels, height, width] = batch.dims();
+            if b < 2 || [channels, height, width] != [1, side, side] {
+                return Err(Error::invalid(
+                    "batches",
+                    format!(
+                        "batch {i} is [{b}, {channels}, {height}, {width}], not [B ≥ 2, 1, \
+                         {side}, {side}]"
+                    ),
+                ));
+            }
+            // Momentum 1 / (i + 1) keeps the running value the mean of batches 0..=i.
+            for block in &mut model.encoder.blocks {
+                if let Some(norm) = &mut block.norm {
+                    norm.momentum = 1.0 / (i + 1) as f64;
+                }
+            }
+            let _ = model.encoder.forward(batch.to_device(&model.device()));
+            count += 1;
+        }
+        if count == 0 {
+            return Err(Error::invalid(
+                "batches",
+                "no batch to take statistics from",
+            ));
+        }
+        for (block, momentum) in model.encoder.blocks.iter_mut().zip(momenta) {
+            if let (Some(norm), Some(momentum)) = (&mut block.norm, momentum) {
+                norm.momentum = momentum;
+            }
+        }
+        Ok(model.valid().to_device(&device))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{EncoderConfig, SiameseConfig};
+    use burn::tensor::Distribution;
 
     fn floats(model: &Siamese) -> Vec<f32> {
         #[derive(Default)]
@@ -143,6 +203,48 @@ mod tests {
             // The networks differ, so the mean is none of them.
             assert_ne!(got, each[0]);
         }
+    }
+
+    crate::device_tests! {
+        fn refreshed_statistics_are_the_mean_of_the_batches(device) {
+            let model = SiameseConfig::compact().init(&device);
+            let batch = |seed: u64| {
+                device.seed(seed);
+                Tensor::<4>::random([4, 1, 52, 52], Distribution::Uniform(0.0, 1.0), &device)
+            };
+            let (a, b) = (batch(1), batch(2));
+            // The first block's statistics are those of its convolution's output, which
+            // the batches alone fix: the mean of two batches' means is the mean of both.
+            let conv = model.encoder.blocks[0].conv.forward(Tensor::cat(vec![a.clone(), b.clone()], 0));
+            let expected = conv.mean_dim(0).mean_dim(2).mean_dim(3).flatten::<1>(0, 3);
+            let refreshed = model.clone().refresh_batch_norm([a, b]).unwrap();
+            let norm = refreshed.encoder.blocks[0].norm.as_ref().unwrap();
+            let got = norm.running_mean.value();
+            let apart = got.clone().sub(expected.clone()).abs().max().into_scalar::<f32>();
+            let scale = expected.abs().max().into_scalar::<f32>();
+            assert!(scale > 1e-3 && apart < 1e-4 * scale, "{apart} apart of {scale}");
+            // The momentum is the configured one again, and nothing else moved.
+            let before = model.encoder.blocks[0].norm.as_ref().unwrap();
+            assert_eq!(norm.momentum, before.momentum);
+            let head = |m: &Siamese| m.head.weight.val().into_data().iter::<f32>().collect::<Vec<_>>();
+            assert_eq!(head(&refreshed), head(&model));
+            assert_eq!(refreshed.device(), device);
+        }
+    }
+
+    #[test]
+    fn refreshing_needs_batches_of_the_input_side() {
+        let device = crate::device::default_device().unwrap();
+        let model = SiameseConfig::compact().init(&device);
+        let err = model.clone().refresh_batch_norm([]).unwrap_err();
+        assert!(err.to_string().contains("no batch"), "{err}");
+        let good = Tensor::<4>::zeros([2, 1, 52, 52], &device);
+        let bad = Tensor::<4>::zeros([2, 1, 105, 105], &device);
+        let err = model.refresh_batch_norm([good, bad]).unwrap_err();
+        assert!(
+            err.to_string().contains("batch 1 is [2, 1, 105, 105]"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl Siamese {
     /// let mean = siamese::Siamese::average(&[a.clone(), b.clone()])?;
     /// let w = |m: &siamese::Siamese| m.head.weight.val();
     /// let expected = (w(&a) + w(&b)) / 2.0;
-    /// assert!(w(&mean).sub(expected).abs().max().into_scalar() < 1e-6);
+    /// assert!(w(&mean).sub(expected).abs().max().into_scalar::<f32>() < 1e-6);
     /// # Ok::<(), siamese::Error>(())
     /// ```
     pub fn average(models: &[Siamese]) -> Result<Siamese> {

@@ -56,7 +56,7 @@
 //!     .init()?
 //!     .evaluate(&SiameseScorer::new(&model), runs.episodes())?;
 //! assert_eq!(result.total(), 400);
-//! assert!(result.accuracy() > 0.85, "{result}"); // 94.8% (README, "Results")
+//! assert!(result.accuracy() > 0.85, "{result}"); // 96.2% (README, "Results")
 //! # Ok::<(), siamese::Error>(())
 //! ```
 //!

@@ -550,11 +550,13 @@ fn one_and_two_devices(
 
 /// Each trained tensor of `model` (the blocks' convolutions, then the head), flattened.
 fn tensors(model: &siamese::Siamese) -> Vec<Vec<f32>> {
-    let flat = |t: Tensor<4>| t.into_data().iter::<f32>().collect();
+    fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().iter::<f32>().collect()
+    }
     let mut all: Vec<Vec<f32>> = (model.encoder.blocks.iter())
         .map(|block| flat(block.conv.weight.val()))
         .collect();
-    all.push(model.head.weight.val().into_data().iter::<f32>().collect());
+    all.push(flat(model.head.weight.val()));
     all
 }
 

@@ -125,14 +125,20 @@ impl Siamese {
         self,
         batches: impl IntoIterator<Item = Tensor<4>>,
     ) -> Result<Siamese> {
+        let mut batches = batches.into_iter().enumerate().peekable();
+        if batches.peek().is_none() {
+            return Err(Error::invalid(
+                "batches",
+                "no batch to take statistics from",
+            ));
+        }
         let device = self.device();
         let mut model = self.to_device(&device.clone().autodiff()).train();
         let momenta: Vec<Option<f64>> = (model.encoder.blocks.iter())
             .map(|block| block.norm.as_ref().map(|norm| norm.momentum))
             .collect();
         let side = model.config.encoder.input_size;
-        let mut count = 0;
-        for (i, batch) in batches.into_iter().enumerate() {
+        for (i, batch) in batches {
             let [b, channels, height, width] = batch.dims();
             if b < 2 || [channels, height, width] != [1, side, side] {
                 return Err(Error::invalid(
@@ -150,13 +156,6 @@ impl Siamese {
                 }
             }
             let _ = model.encoder.forward(batch.to_device(&model.device()));
-            count += 1;
-        }
-        if count == 0 {
-            return Err(Error::invalid(
-                "batches",
-                "no batch to take statistics from",
-            ));
         }
         for (block, momentum) in model.encoder.blocks.iter_mut().zip(momenta) {
             if let (Some(norm), Some(momentum)) = (&mut block.norm, momentum) {
@@ -248,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn a_network_averaged_with_itself_scores_as_before() {
+    fn a_network_averaged_with_itself_is_unchanged() {
         let device = crate::device::default_device().unwrap();
         let model = SiameseConfig::compact().init(&device);
         let mean = Siamese::average(&[model.clone(), model.clone()]).unwrap();

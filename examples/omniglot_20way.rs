@@ -329,7 +329,7 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
         config.loss().name(),
         background.len(),
         background.num_classes(),
-        background.num_alphabets(),
+        background.num_groups(),
         match config.loss().batch().map_or(1, GroupedBatchConfig::poses) {
             1 => String::new(),
             poses => format!(", each character in {poses} poses"),

@@ -26,10 +26,12 @@
 //! Data flows one way through the modules, in this order; each imports only from those
 //! above it.
 //!
-//! 1. [`data`]: Omniglot from its official zips or their folders, as an
-//!    [`ImageSet`](data::ImageSet); same / different pairs and grouped batches to train on,
-//!    with Koch's distortions; [`prepare`](data::prepare), the one way any image of yours
-//!    becomes what the network reads.
+//! 1. [`data`]: labelled pictures as an [`ImageSet`](data::ImageSet) of groups, classes
+//!    and instances: Omniglot from its official zips or their folders, your own from a
+//!    [`LabeledFolder`](data::LabeledFolder) (colour or grey, any size); same / different
+//!    pairs and grouped batches to train on, with Koch's distortions; the
+//!    [`Preprocess`](data::Preprocess) rule a network is trained with, which brings any
+//!    picture to what it reads.
 //! 2. [`model`]: the [`Encoder`], the [`L1DistanceHead`] and the [`Siamese`] network,
 //!    each a Burn `XConfig` + `init` + `forward`, for any device.
 //! 3. [`eval`]: one-shot [`Episode`](eval::Episode)s (the official runs, Koch's protocol,
@@ -39,7 +41,7 @@
 //!    history and a learning curve.
 //! 5. [`pretrained`]: a compact network that `train` made, shipped in the crate.
 //! 6. [`matcher`]: the API for your own images: register labelled examples once,
-//!    classify or verify queries.
+//!    classify or verify queries, each picture prepared as the network says.
 //!
 //! [`device`] turns a backend's name into a Burn device; [`Error`] is the crate's one
 //! error type, and every error names the file, entry or value at fault.

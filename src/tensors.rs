@@ -5,17 +5,22 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-/// `batch` images of `side × side` floats, row-major, as a network input.
+/// `batch` images of `channels` planes of `side × side` floats, row-major, as a network
+/// input.
 ///
 /// # Shapes
-/// - output: `[batch, 1, side, side]`
+/// - output: `[batch, channels, side, side]`
 pub(crate) fn input_tensor(
     pixels: Vec<f32>,
     batch: usize,
+    channels: usize,
     side: usize,
     device: &Device,
 ) -> Tensor<4> {
-    Tensor::from_data(TensorData::new(pixels, [batch, 1, side, side]), device)
+    Tensor::from_data(
+        TensorData::new(pixels, [batch, channels, side, side]),
+        device,
+    )
 }
 
 /// `ids` as an index tensor.

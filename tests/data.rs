@@ -128,10 +128,10 @@ fn zip_and_folder_load_the_same_toy_set() {
     assert_eq!(zip, folder);
     assert_eq!(
         zip.to_string(),
-        "images_background: 2 alphabets, 4 characters, 12 images"
+        "images_background: 2 groups, 4 classes, 12 images"
     );
-    assert_eq!(zip.alphabet_names(), ["Greek", "Latin"]);
-    assert_eq!(zip.drawers(), [1, 2, 3]);
+    assert_eq!(zip.group_names(), ["Greek", "Latin"]);
+    assert_eq!(zip.instances(), [1, 2, 3]);
     // Ink-high: the strokes were black in the file.
     let image = zip.image(0);
     assert_eq!(image.dimensions(), (NATIVE_SIZE, NATIVE_SIZE));
@@ -321,7 +321,7 @@ fn duplicate_drawer_is_named() {
     files.push(("Latin/character01/9999_02.png".into(), page(105, 105, 3)));
     expect_error(
         load_both(&files, &[]),
-        &["drawer 2 of Latin/character01 appears twice"],
+        &["instance 2 of Latin/character01 appears twice"],
     );
 }
 
@@ -331,13 +331,7 @@ fn unknown_alphabet_or_drawer_is_named() {
     let set = set.unwrap();
     let err = set.subset(Some(&["Klingon"]), None).unwrap_err();
     assert!(
-        matches!(
-            err,
-            Error::NotFound {
-                kind: "alphabet",
-                ..
-            }
-        ),
+        matches!(err, Error::NotFound { kind: "group", .. }),
         "{err}"
     );
     assert!(
@@ -347,7 +341,13 @@ fn unknown_alphabet_or_drawer_is_named() {
     );
     let err = set.subset(None, Some(&[2, 21])).unwrap_err();
     assert!(
-        matches!(err, Error::NotFound { kind: "drawer", .. }),
+        matches!(
+            err,
+            Error::NotFound {
+                kind: "instance",
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("\"21\""), "{err}");
@@ -402,7 +402,7 @@ fn check_set(set: &ImageSet) {
     for image in 0..set.len() {
         assert_eq!(set.image(image).dimensions(), (NATIVE_SIZE, NATIVE_SIZE));
         let class = set.class_of(image);
-        assert_eq!(set.image_of(class, set.drawer_of(image)), Some(image));
+        assert_eq!(set.image_of(class, set.instance_of(image)), Some(image));
     }
 }
 
@@ -447,15 +447,18 @@ fn background() -> &'static ImageSet {
 
 fn assert_counts(set: &ImageSet, alphabets: usize, characters: usize, images: usize) {
     assert_eq!(
-        (set.num_alphabets(), set.num_classes(), set.len()),
+        (set.num_groups(), set.num_classes(), set.len()),
         (alphabets, characters, images),
         "{set}"
     );
-    assert_eq!(set.drawers(), (1..=20).collect::<Vec<u8>>());
+    assert_eq!(set.instances(), (1..=20).collect::<Vec<u32>>());
     for class in 0..set.num_classes() {
         for drawer in 1..=20 {
             let image = set.image_of(class, drawer).unwrap();
-            assert_eq!((set.class_of(image), set.drawer_of(image)), (class, drawer));
+            assert_eq!(
+                (set.class_of(image), set.instance_of(image)),
+                (class, drawer)
+            );
         }
     }
 }
@@ -464,10 +467,7 @@ fn assert_counts(set: &ImageSet, alphabets: usize, characters: usize, images: us
 fn real_background_and_evaluation_have_the_published_counts() {
     let (omniglot, background) = (omniglot(), background());
     assert_counts(background, 30, 964, 19_280);
-    assert_eq!(
-        background.character_name(0),
-        "Alphabet_of_the_Magi/character01"
-    );
+    assert_eq!(background.class_name(0), "Alphabet_of_the_Magi/character01");
     // Every image has ink, and less ink than background.
     for image in (0..background.len()).step_by(97) {
         let ink = background.ink_pixels(image);
@@ -499,7 +499,7 @@ fn real_background_and_evaluation_have_the_published_counts() {
     let other = evaluation
         .subset(Some(&EVALUATION_OTHER_ALPHABETS), None)
         .unwrap();
-    assert_eq!((runs.num_alphabets(), other.num_alphabets()), (10, 10));
+    assert_eq!((runs.num_groups(), other.num_groups()), (10, 10));
     assert_eq!(runs.num_classes() + other.num_classes(), 659);
 }
 
@@ -516,9 +516,11 @@ fn real_small_sets_load_and_are_part_of_the_background() {
         assert_eq!(small.name(), part.name());
         for image in (0..small.len()).step_by(37) {
             let class = background
-                .class_index(small.character_name(small.class_of(image)))
+                .class_index(small.class_name(small.class_of(image)))
                 .unwrap();
-            let same = background.image_of(class, small.drawer_of(image)).unwrap();
+            let same = background
+                .image_of(class, small.instance_of(image))
+                .unwrap();
             assert_eq!(
                 small.image(image),
                 background.image(same),
@@ -564,7 +566,7 @@ fn real_koch_split_has_12_4_4_drawers() {
         (964 * 12, 964 * 4, 964 * 4)
     );
     assert_eq!(train.num_classes(), 964);
-    assert_eq!(test.drawers(), KOCH_TEST_DRAWERS);
+    assert_eq!(test.instances(), KOCH_TEST_DRAWERS);
 }
 
 #[test]
@@ -631,10 +633,7 @@ fn real_pairs_are_balanced_labelled_and_reproducible() {
         .unwrap();
     for i in 0..2000 {
         let p = hard.indices(0, i);
-        assert_eq!(
-            background.alphabet_of(p.left),
-            background.alphabet_of(p.right)
-        );
+        assert_eq!(background.group_of(p.left), background.group_of(p.right));
         assert_eq!(
             background.class_of(p.left) == background.class_of(p.right),
             p.same
@@ -660,8 +659,10 @@ fn real_distortions_keep_the_size_and_move_ink() {
             a.indices, b.indices,
             "distortion must not change which images are drawn"
         );
-        assert_eq!(a.left, background.image(a.indices.left));
-        for (original, warped) in [(&a.left, &b.left), (&a.right, &b.right)] {
+        assert_eq!(a.left, background.picture(a.indices.left));
+        let (a_left, a_right) = (a.left.to_luma8(), a.right.to_luma8());
+        let (b_left, b_right) = (b.left.to_luma8(), b.right.to_luma8());
+        for (original, warped) in [(&a_left, &b_left), (&a_right, &b_right)] {
             assert_eq!(warped.dimensions(), (NATIVE_SIZE, NATIVE_SIZE));
             let ink = |i: &GrayImage| i.iter().map(|&v| f64::from(v)).sum::<f64>();
             let ratio = ink(warped) / ink(original);

@@ -193,7 +193,7 @@ fn a_full_download_is_checked_and_kept_and_a_second_call_fetches_nothing() {
         *small1
     );
     let set = omniglot.load(Part::BackgroundSmall2).unwrap();
-    assert_eq!((set.num_alphabets(), set.len()), (5, 3120));
+    assert_eq!((set.num_groups(), set.len()), (5, 3120));
 
     server.config().download(&data, &parts).unwrap();
     assert_eq!(server.requests(), 2, "the second call found the files");

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use image::{GrayImage, Luma};
+use image::{DynamicImage, GrayImage, Luma};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use siamese::data::{EVALUATION_RUN_ALPHABETS, ImageSet, LabeledImage};
@@ -56,12 +56,12 @@ fn scribble_set(alphabets: usize, characters: usize, drawers: u8, seed: u64) -> 
     let mut images = Vec::new();
     for a in 0..alphabets {
         for c in 0..characters {
-            for drawer in 1..=drawers {
+            for drawer in 1..=u32::from(drawers) {
                 images.push(LabeledImage {
-                    alphabet: format!("alphabet{a}"),
-                    character: format!("character{:02}", c + 1),
-                    drawer,
-                    image: scribble(&mut rng),
+                    group: format!("alphabet{a}"),
+                    class: format!("character{:02}", c + 1),
+                    instance: drawer,
+                    image: scribble(&mut rng).into(),
                 });
             }
         }
@@ -92,8 +92,11 @@ impl Scorer for Oracle {
     fn name(&self) -> String {
         "oracle".into()
     }
-    fn embed(&self, images: &[&GrayImage]) -> Result<Vec<usize>> {
-        Ok(images.iter().map(|i| self.characters[i.as_raw()]).collect())
+    fn embed(&self, images: &[&DynamicImage]) -> Result<Vec<usize>> {
+        Ok(images
+            .iter()
+            .map(|i| self.characters[i.as_bytes()])
+            .collect())
     }
     fn concat(&self, batches: Vec<Vec<usize>>) -> Result<Vec<usize>> {
         Ok(batches.concat())
@@ -114,7 +117,7 @@ impl Scorer for Random {
     fn name(&self) -> String {
         "random".into()
     }
-    fn embed(&self, _: &[&GrayImage]) -> Result<()> {
+    fn embed(&self, _: &[&DynamicImage]) -> Result<()> {
         Ok(())
     }
     fn concat(&self, _: Vec<()>) -> Result<()> {
@@ -193,7 +196,9 @@ fn a_random_scorer_is_right_about_one_time_in_n() {
 fn baselines_find_the_same_drawing() {
     // Queries that are copies of a support image are found by both baselines.
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let supports: Vec<Arc<GrayImage>> = (0..10).map(|_| Arc::new(scribble(&mut rng))).collect();
+    let supports: Vec<Arc<DynamicImage>> = (0..10)
+        .map(|_| Arc::new(scribble(&mut rng).into()))
+        .collect();
     let order = [3, 1, 4, 1, 5, 9, 2, 6];
     let episode = Episode::new(
         supports.iter().map(|s| vec![s.clone()]).collect(),
@@ -253,7 +258,7 @@ siamese::device_tests! {
             assert_eq!(a.total(), 8 * episodes.len());
 
             // The logits themselves agree.
-            let images: Vec<&GrayImage> = episodes[0]
+            let images: Vec<&DynamicImage> = episodes[0]
                 .queries()
                 .iter()
                 .chain(episodes[0].supports().iter().flatten())

@@ -26,19 +26,19 @@ fn trained() -> Siamese {
 
 /// The classes of `alphabet`.
 fn classes(set: &ImageSet, alphabet: &str) -> std::ops::Range<usize> {
-    set.classes_of_alphabet(set.alphabet_index(alphabet).unwrap())
+    set.classes_of_group(set.group_index(alphabet).unwrap())
 }
 
 /// The drawing of `class` by `drawer`, labelled by its character name.
-fn drawing(set: &ImageSet, class: usize, drawer: u8) -> (String, GrayImage) {
+fn drawing(set: &ImageSet, class: usize, drawer: u32) -> (String, GrayImage) {
     let image = set
         .image_of(class, drawer)
         .expect("every drawer drew every character");
-    (set.character_name(class).to_string(), set.image(image))
+    (set.class_name(class).to_string(), set.image(image))
 }
 
 /// A matcher with the drawings of `drawers` for every character of `alphabet`.
-fn gallery(set: &ImageSet, alphabet: &str, drawers: &[u8], model: &Siamese) -> Matcher {
+fn gallery(set: &ImageSet, alphabet: &str, drawers: &[u32], model: &Siamese) -> Matcher {
     let mut matcher = Matcher::new(model.clone());
     let shots: Vec<(String, GrayImage)> = classes(set, alphabet)
         .flat_map(|class| drawers.iter().map(move |&d| drawing(set, class, d)))
@@ -51,7 +51,7 @@ fn gallery(set: &ImageSet, alphabet: &str, drawers: &[u8], model: &Siamese) -> M
 }
 
 /// The drawings of `drawers` for every character of `alphabet`, with their labels.
-fn queries(set: &ImageSet, alphabet: &str, drawers: &[u8]) -> (Vec<String>, Vec<GrayImage>) {
+fn queries(set: &ImageSet, alphabet: &str, drawers: &[u32]) -> (Vec<String>, Vec<GrayImage>) {
     classes(set, alphabet)
         .flat_map(|class| drawers.iter().map(move |&d| drawing(set, class, d)))
         .unzip()
@@ -78,7 +78,7 @@ fn labels_of(ranking: &[Match]) -> Vec<&str> {
 fn one_drawing_per_character_classifies_the_other_drawers_well_above_chance() {
     let set = evaluation_set();
     let model = trained();
-    let others: Vec<u8> = (3..=20).collect();
+    let others: Vec<u32> = (3..=20).collect();
     for alphabet in ALPHABETS {
         let (labels, images) = queries(set, alphabet, &others);
         let n = classes(set, alphabet).len();
@@ -225,7 +225,7 @@ fn verify_is_symmetric_and_a_calibrated_threshold_separates_new_pairs() {
             .enumerate()
             .flat_map(|(i, &c)| {
                 let other = classes[(i + 1) % classes.len()];
-                let d = (i % 10) as u8 + 1;
+                let d = (i % 10) as u32 + 1;
                 [
                     (drawing(set, c, d).1, drawing(set, c, d + 1).1, true),
                     (drawing(set, c, d).1, drawing(set, other, d + 10).1, false),

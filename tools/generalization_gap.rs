@@ -79,10 +79,10 @@ fn run() -> Result<()> {
 
     // Koch's protocol needs 20 characters per alphabet; 4 of the 30 background ones have fewer.
     let wide: Vec<&str> = background
-        .alphabet_names()
+        .group_names()
         .iter()
         .enumerate()
-        .filter(|(a, _)| background.classes_of_alphabet(*a).len() >= 20)
+        .filter(|(a, _)| background.classes_of_group(*a).len() >= 20)
         .map(|(_, name)| name.as_str())
         .collect();
     let protocol = KochProtocolConfig::new()

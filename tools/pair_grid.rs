@@ -91,8 +91,13 @@ fn run() -> siamese::Result<()> {
             };
             let x = GAP + column as u32 * (block_w + GAP);
             fill(&mut grid, x, y, block_w, block_h, colour);
-            paste(&mut grid, &pair.left, x + FRAME, y + FRAME);
-            paste(&mut grid, &pair.right, x + 2 * FRAME + SIDE, y + FRAME);
+            paste(&mut grid, &pair.left.to_luma8(), x + FRAME, y + FRAME);
+            paste(
+                &mut grid,
+                &pair.right.to_luma8(),
+                x + 2 * FRAME + SIDE,
+                y + FRAME,
+            );
             if column == 0 {
                 let set = dataset.images();
                 println!(
@@ -102,10 +107,10 @@ fn run() -> siamese::Result<()> {
                     } else {
                         "different"
                     },
-                    set.character_name(set.class_of(pair.indices.left)),
-                    set.drawer_of(pair.indices.left),
-                    set.character_name(set.class_of(pair.indices.right)),
-                    set.drawer_of(pair.indices.right),
+                    set.class_name(set.class_of(pair.indices.left)),
+                    set.instance_of(pair.indices.left),
+                    set.class_name(set.class_of(pair.indices.right)),
+                    set.instance_of(pair.indices.right),
                 );
             }
         }

@@ -4,15 +4,14 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
 use super::pairs::PairItem;
-use image::GrayImage;
-
-use super::input::input_batch;
+use super::preprocess::InputSpec;
+use image::DynamicImage;
 
 /// A batch of pairs, on one device.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PairBatch {
-    /// Left images, ink 1.0, background 0.0.
+    /// Left images, in `[0, 1]` (Omniglot: ink 1.0, background 0.0).
     pub left: Tensor<4>,
     /// Right images.
     pub right: Tensor<4>,
@@ -20,8 +19,8 @@ pub struct PairBatch {
     pub targets: Tensor<1>,
 }
 
-/// Turns [`PairItem`]s into a [`PairBatch`] of `image_size × image_size` inputs, resized
-/// with [`to_input`](super::to_input), the conversion evaluation uses too.
+/// Turns [`PairItem`]s into a [`PairBatch`] of a network's inputs, converted with
+/// [`InputSpec::to_input`], the conversion evaluation uses too.
 ///
 /// ```
 /// use burn::data::dataloader::batcher::Batcher;
@@ -30,8 +29,8 @@ pub struct PairBatch {
 ///
 /// let device = siamese::device::default_device()?;
 /// let item = PairItem {
-///     left: GrayImage::from_pixel(105, 105, Luma([255])),
-///     right: GrayImage::new(105, 105),
+///     left: GrayImage::from_pixel(105, 105, Luma([255])).into(),
+///     right: GrayImage::new(105, 105).into(),
 ///     indices: PairIndices { left: 0, right: 1, same: true },
 /// };
 /// let batch = PairBatcher::new(52)?.batch(vec![item.clone(), item], &device);
@@ -39,13 +38,13 @@ pub struct PairBatch {
 /// assert_eq!(batch.targets.into_data().try_into_vec::<f32>().unwrap(), [1.0, 1.0]);
 /// # Ok::<(), siamese::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PairBatcher {
-    image_size: usize,
+    input: InputSpec,
 }
 
 impl PairBatcher {
-    /// A batcher for an encoder whose input is `image_size × image_size`
+    /// A batcher for a grey encoder whose input is `image_size × image_size`
     /// (105 for Koch's network, 52 for the compact one).
     ///
     /// # Errors
@@ -54,30 +53,35 @@ impl PairBatcher {
         if image_size == 0 {
             return Err(crate::Error::invalid("image_size", "must be positive"));
         }
-        Ok(Self { image_size })
+        Ok(Self::for_input(InputSpec::ink(image_size)?))
+    }
+
+    /// A batcher for a network that reads `input`
+    /// ([`Siamese::input_spec`](crate::Siamese::input_spec)).
+    pub fn for_input(input: InputSpec) -> Self {
+        Self { input }
     }
 
     /// Side of the images in the batches.
     pub fn image_size(&self) -> usize {
-        self.image_size
+        self.input.side()
     }
 }
 
 impl Batcher<PairItem, PairBatch> for PairBatcher {
     /// # Shapes
-    /// - left, right: `[B, 1, S, S]` with `S = image_size`
+    /// - left, right: `[B, C, S, S]` with `C`, `S` the input's channels and side
     /// - targets: `[B]`
     fn batch(&self, items: Vec<PairItem>, device: &Device) -> PairBatch {
-        let s = self.image_size;
-        let left: Vec<&GrayImage> = items.iter().map(|item| &item.left).collect();
-        let right: Vec<&GrayImage> = items.iter().map(|item| &item.right).collect();
+        let left: Vec<&DynamicImage> = items.iter().map(|item| &item.left).collect();
+        let right: Vec<&DynamicImage> = items.iter().map(|item| &item.right).collect();
         let targets: Vec<f32> = items
             .iter()
             .map(|item| if item.indices.same { 1.0 } else { 0.0 })
             .collect();
         PairBatch {
-            left: input_batch(&left, s, device),
-            right: input_batch(&right, s, device),
+            left: self.input.batch(&left, device),
+            right: self.input.batch(&right, device),
             targets: Tensor::from_data(TensorData::new(targets, [items.len()]), device),
         }
     }
@@ -111,7 +115,7 @@ mod tests {
                 let left: Vec<f32> = batch.left.into_data().try_into_vec().unwrap();
                 for (i, item) in items.iter().enumerate() {
                     assert_eq!(targets[i], if item.indices.same { 1.0 } else { 0.0 });
-                    let expected = to_input(&item.left, size);
+                    let expected = to_input(item.left.as_luma8().unwrap(), size);
                     assert_eq!(&left[i * size * size..(i + 1) * size * size], &expected[..]);
                 }
                 assert!(left.iter().all(|v| (0.0..=1.0).contains(v)));

@@ -111,7 +111,7 @@ pub fn prepare(image: &DynamicImage) -> Result<GrayImage> {
 }
 
 /// [`prepare`] on a non-empty image.
-fn canonical_of(image: &DynamicImage) -> GrayImage {
+pub(crate) fn canonical_of(image: &DynamicImage) -> GrayImage {
     canonical_in_strips(image.width(), image.height(), WORK_SIDE, |y, rows| {
         image.crop_imm(0, y, image.width(), rows).to_luma_alpha32f()
     })
@@ -146,7 +146,12 @@ fn canonical_of(image: &DynamicImage) -> GrayImage {
 /// naming it when it is not an image, does not decode, is larger than [`MAX_IMAGE_SIDE`]
 /// or has no pixels.
 pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
-    let path = path.as_ref();
+    load_with(path.as_ref(), canonical_of)
+}
+
+/// Reads an image file as [`load_image`] does, bounded alike, and hands the decoded image
+/// to `finish` while its memory is still leased.
+pub(crate) fn load_with<T>(path: &Path, finish: impl FnOnce(&DynamicImage) -> T) -> Result<T> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
     if metadata.is_file() {
@@ -154,14 +159,19 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
         let length = metadata.len();
         crate::io::check_length(path, IMAGE_FILE, length)?;
         let reader = image_reader(BufReader::new(file), path)?;
-        decode_from(reader, path, |decoded| budget::lease(decoded + length))
+        decode_from(
+            reader,
+            path,
+            |decoded| budget::lease(decoded + length),
+            finish,
+        )
     } else {
         // A device or pipe has no length to plan by: it holds the whole budget while its
         // bytes are read.
         let whole = budget::lease(u64::MAX);
         let bytes = crate::io::read_bounded(path, IMAGE_FILE)?;
         let reader = image_reader(Cursor::new(&bytes[..]), path)?;
-        decode_from(reader, path, |_| whole)
+        decode_from(reader, path, |_| whole, finish)
     }
 }
 
@@ -174,9 +184,18 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
 /// wider or taller than [`MAX_IMAGE_SIDE`], would decode to more than
 /// [`MAX_DECODED_BYTES`] or have no pixels.
 pub fn decode_image(bytes: &[u8], source: impl AsRef<Path>) -> Result<GrayImage> {
-    let source = source.as_ref();
+    decode_with(bytes, source.as_ref(), canonical_of)
+}
+
+/// Decodes an image from memory as [`decode_image`] does, bounded alike, and hands the
+/// decoded image to `finish` while its memory is still leased.
+pub(crate) fn decode_with<T>(
+    bytes: &[u8],
+    source: &Path,
+    finish: impl FnOnce(&DynamicImage) -> T,
+) -> Result<T> {
     let reader = image_reader(Cursor::new(bytes), source)?;
-    decode_from(reader, source, budget::lease)
+    decode_from(reader, source, budget::lease, finish)
 }
 
 fn image_fail(source: &Path) -> impl Fn(String) -> Error + '_ {
@@ -205,12 +224,13 @@ fn image_reader<R: BufRead + Seek>(inner: R, source: &Path) -> Result<ImageReade
 }
 
 /// Reads the header, checks the size, takes a [`budget::Lease`] for the decoded bytes
-/// (`lease` is given them) and only then decodes.
-fn decode_from<R: BufRead + Seek>(
+/// (`lease` is given them), only then decodes, and hands the image to `finish`.
+fn decode_from<R: BufRead + Seek, T>(
     mut reader: ImageReader<R>,
     source: &Path,
     lease: impl FnOnce(u64) -> budget::Lease,
-) -> Result<GrayImage> {
+    finish: impl FnOnce(&DynamicImage) -> T,
+) -> Result<T> {
     let fail = image_fail(source);
     let mut limits = Limits::no_limits();
     limits.max_alloc = Some(MAX_DECODED_BYTES + DECODER_SCRATCH);
@@ -239,13 +259,15 @@ fn decode_from<R: BufRead + Seek>(
     let _lease = lease(decoded);
     let image =
         DynamicImage::from_decoder(decoder).map_err(|e| fail(format!("does not decode: {e}")))?;
-    Ok(canonical_of(&image))
+    Ok(finish(&image))
 }
 
-/// An image the crate can bring to the canonical form: one already decoded
-/// ([`DynamicImage`], [`GrayImage`]) or a file to read ([`Path`], [`PathBuf`]), and
-/// references to any of them. The [`Matcher`](crate::matcher::Matcher) takes its images
-/// through this trait, so every image it embeds goes through [`prepare`].
+/// An image the crate can prepare for a network: one already decoded ([`DynamicImage`],
+/// [`GrayImage`]) or a file to read ([`Path`], [`PathBuf`]), and references to any of
+/// them. The [`Matcher`](crate::matcher::Matcher) takes its images through this trait, so
+/// every image it embeds is prepared as its network says
+/// ([`ImageInput::prepare_for`]); [`ImageInput::to_canonical`] is the ink rule
+/// ([`prepare`]) alone.
 ///
 /// ```
 /// use std::path::Path;
@@ -265,11 +287,22 @@ pub trait ImageInput {
     /// # Errors
     /// As [`prepare`] for decoded images, as [`load_image`] for files.
     fn to_canonical(&self) -> Result<GrayImage>;
+
+    /// The image prepared for a network that reads `input`
+    /// ([`InputSpec::prepare`](super::InputSpec::prepare)).
+    ///
+    /// # Errors
+    /// As [`prepare`] for decoded images, as [`load_image`] for files.
+    fn prepare_for(&self, input: &super::InputSpec) -> Result<DynamicImage>;
 }
 
 impl ImageInput for DynamicImage {
     fn to_canonical(&self) -> Result<GrayImage> {
         prepare(self)
+    }
+
+    fn prepare_for(&self, input: &super::InputSpec) -> Result<DynamicImage> {
+        input.prepare(self)
     }
 }
 
@@ -287,11 +320,22 @@ impl ImageInput for GrayImage {
             },
         ))
     }
+
+    fn prepare_for(&self, input: &super::InputSpec) -> Result<DynamicImage> {
+        match input.preprocess() {
+            super::Preprocess::Ink => Ok(DynamicImage::ImageLuma8(self.to_canonical()?)),
+            _ => input.prepare(&DynamicImage::ImageLuma8(self.clone())),
+        }
+    }
 }
 
 impl ImageInput for Path {
     fn to_canonical(&self) -> Result<GrayImage> {
         load_image(self)
+    }
+
+    fn prepare_for(&self, input: &super::InputSpec) -> Result<DynamicImage> {
+        input.load(self)
     }
 }
 
@@ -299,15 +343,23 @@ impl ImageInput for PathBuf {
     fn to_canonical(&self) -> Result<GrayImage> {
         load_image(self)
     }
+
+    fn prepare_for(&self, input: &super::InputSpec) -> Result<DynamicImage> {
+        input.load(self)
+    }
 }
 
 impl<T: ImageInput + ?Sized> ImageInput for &T {
     fn to_canonical(&self) -> Result<GrayImage> {
         (**self).to_canonical()
     }
+
+    fn prepare_for(&self, input: &super::InputSpec) -> Result<DynamicImage> {
+        (**self).prepare_for(input)
+    }
 }
 
-fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
+pub(crate) fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
     if width == 0 || height == 0 {
         Err(format!(
             "is {width}×{height} pixels: an empty image has nothing to match"

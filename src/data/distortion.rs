@@ -1,7 +1,7 @@
 //! Koch's random affine distortions.
 
 use burn::prelude::*;
-use image::{GrayImage, Luma};
+use image::{DynamicImage, GrayImage, Luma, Rgb};
 use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp};
 use rand::{Rng, RngExt, SeedableRng};
 
@@ -127,6 +127,17 @@ impl DistortionConfig {
         self.sample(rng).apply(image)
     }
 
+    /// Draws one distortion and applies it to a prepared picture, filling what it
+    /// uncovers with `background` ([`AffineDistortion::apply_picture`]).
+    pub fn distort_picture<R: Rng + ?Sized>(
+        &self,
+        image: &DynamicImage,
+        background: [u8; 3],
+        rng: &mut R,
+    ) -> DynamicImage {
+        self.sample(rng).apply_picture(image, background)
+    }
+
     /// `n` distortions drawn with `seed`: fixed views of every image for test-time
     /// augmentation ([`SiameseScorer::with_views`](crate::eval::SiameseScorer::with_views)).
     /// The same `n` and `seed` give the same views.
@@ -204,6 +215,37 @@ impl AffineDistortion {
             self.projection(image.width(), image.height()),
             Interpolation::Bilinear,
             Border::Constant(Luma([0])),
+        )
+    }
+
+    /// Applies the distortion to a prepared picture (`Luma8` or `Rgb8`), filling what it
+    /// uncovers with `background` (its luminance for a grey picture): what the samplers do
+    /// with [`Preprocess::background`](super::Preprocess::background). For an ink-high
+    /// picture (background black) it is [`AffineDistortion::apply`].
+    pub fn apply_picture(&self, image: &DynamicImage, background: [u8; 3]) -> DynamicImage {
+        if *self == Self::IDENTITY {
+            return image.clone();
+        }
+        let projection = self.projection(image.width(), image.height());
+        super::preprocess::map_picture(
+            image,
+            |grey| {
+                let fill = super::preprocess::grey_fill(background);
+                warp(
+                    grey,
+                    projection,
+                    Interpolation::Bilinear,
+                    Border::Constant(fill),
+                )
+            },
+            |rgb| {
+                warp(
+                    rgb,
+                    projection,
+                    Interpolation::Bilinear,
+                    Border::Constant(Rgb(background)),
+                )
+            },
         )
     }
 }

@@ -4,9 +4,8 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
 use super::groups::GroupItem;
-use image::GrayImage;
-
-use super::input::input_batch;
+use super::preprocess::InputSpec;
+use image::DynamicImage;
 
 /// A grouped batch on one device: `characters × drawings` images, drawing-major (row
 /// `j × characters + c` is drawing `j` of character slot `c`), as [`GroupDataset`] yields
@@ -16,7 +15,7 @@ use super::input::input_batch;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct GroupBatch {
-    /// The images, ink 1.0, background 0.0.
+    /// The images, in `[0, 1]` (Omniglot: ink 1.0, background 0.0).
     pub images: Tensor<4>,
     /// Characters in the batch.
     pub characters: usize,
@@ -24,8 +23,8 @@ pub struct GroupBatch {
     pub drawings: usize,
 }
 
-/// Turns the [`GroupItem`]s of one grouped batch into a [`GroupBatch`] of
-/// `image_size × image_size` inputs, resized with [`to_input`](super::to_input) as evaluation does.
+/// Turns the [`GroupItem`]s of one grouped batch into a [`GroupBatch`] of a network's
+/// inputs, converted with [`InputSpec::to_input`] as evaluation does.
 ///
 /// ```
 /// use burn::data::dataloader::batcher::Batcher;
@@ -34,20 +33,20 @@ pub struct GroupBatch {
 ///
 /// let device = siamese::device::default_device()?;
 /// let items = (0..6)
-///     .map(|i| GroupItem { image: GrayImage::new(105, 105), index: i, slot: i % 3, pose: Pose::UPRIGHT })
+///     .map(|i| GroupItem { image: GrayImage::new(105, 105).into(), index: i, slot: i % 3, pose: Pose::UPRIGHT })
 ///     .collect();
 /// let batch = GroupBatcher::new(52)?.batch(items, &device); // 3 characters × 2 drawings
 /// assert_eq!(batch.images.dims(), [6, 1, 52, 52]);
 /// assert_eq!((batch.characters, batch.drawings), (3, 2));
 /// # Ok::<(), siamese::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupBatcher {
-    image_size: usize,
+    input: InputSpec,
 }
 
 impl GroupBatcher {
-    /// A batcher for an encoder whose input is `image_size × image_size`.
+    /// A batcher for a grey encoder whose input is `image_size × image_size`.
     ///
     /// # Errors
     /// [`crate::Error::InvalidArgument`] when `image_size` is 0.
@@ -55,32 +54,39 @@ impl GroupBatcher {
         if image_size == 0 {
             return Err(crate::Error::invalid("image_size", "must be positive"));
         }
-        Ok(Self { image_size })
+        Ok(Self::for_input(InputSpec::ink(image_size)?))
+    }
+
+    /// A batcher for a network that reads `input`
+    /// ([`Siamese::input_spec`](crate::Siamese::input_spec)).
+    pub fn for_input(input: InputSpec) -> Self {
+        Self { input }
     }
 }
 
 impl Batcher<GroupItem, GroupBatch> for GroupBatcher {
     /// # Shapes
-    /// - images: `[B, 1, S, S]` with `S = image_size`, `B = characters × drawings`
+    /// - images: `[B, C, S, S]` with `C`, `S` the input's channels and side,
+    ///   `B = characters × drawings`
     ///
     /// # Panics
     /// When the items are not one whole grouped batch in order: slots `0, 1, ..., m - 1`
     /// repeated once per drawing.
     fn batch(&self, items: Vec<GroupItem>, device: &Device) -> GroupBatch {
-        let (b, s) = (items.len(), self.image_size);
+        let b = items.len();
         let characters = items.iter().map(|item| item.slot + 1).max().unwrap_or(0);
         assert!(
             characters > 0
-                && b % characters == 0
+                && b.is_multiple_of(characters)
                 && items
                     .iter()
                     .enumerate()
                     .all(|(p, item)| item.slot == p % characters),
             "the items are not one grouped batch in order (drawing-major slots)"
         );
-        let images: Vec<&GrayImage> = items.iter().map(|item| &item.image).collect();
+        let images: Vec<&DynamicImage> = items.iter().map(|item| &item.image).collect();
         GroupBatch {
-            images: input_batch(&images, s, device),
+            images: self.input.batch(&images, device),
             characters,
             drawings: b / characters,
         }
@@ -106,7 +112,7 @@ mod tests {
             assert_eq!((batch.characters, batch.drawings), (3, 2));
             let pixels: Vec<f32> = batch.images.into_data().try_into_vec().unwrap();
             for (i, item) in items.iter().enumerate() {
-                assert_eq!(&pixels[i * 52 * 52..(i + 1) * 52 * 52], &to_input(&item.image, 52)[..]);
+                assert_eq!(&pixels[i * 52 * 52..(i + 1) * 52 * 52], &to_input(item.image.as_luma8().unwrap(), 52)[..]);
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -161,13 +161,13 @@ impl GroupDatasetConfig {
                 ),
             ));
         }
-        if alphabets > images.num_alphabets() {
+        if alphabets > images.num_groups() {
             return Err(Error::invalid(
                 "alphabets",
                 format!(
                     "{alphabets} per batch, but {} has {} alphabets",
                     images.name(),
-                    images.num_alphabets()
+                    images.num_groups()
                 ),
             ));
         }
@@ -178,7 +178,7 @@ impl GroupDatasetConfig {
                 "drawings",
                 format!(
                     "{drawings} per character, but character {} of {} has {}",
-                    images.character_name(class),
+                    images.class_name(class),
                     images.name(),
                     images.images_of_class(class).len()
                 ),
@@ -211,18 +211,13 @@ impl Pose {
     };
 
     /// `image` in this pose.
-    pub fn apply(self, image: GrayImage) -> GrayImage {
-        use image::imageops::{flip_horizontal, rotate90, rotate180, rotate270};
-        let image = if self.mirrored {
-            flip_horizontal(&image)
-        } else {
-            image
-        };
+    pub fn apply(self, image: DynamicImage) -> DynamicImage {
+        let image = if self.mirrored { image.fliph() } else { image };
         match self.turns % 4 {
             0 => image,
-            1 => rotate90(&image),
-            2 => rotate180(&image),
-            _ => rotate270(&image),
+            1 => image.rotate90(),
+            2 => image.rotate180(),
+            _ => image.rotate270(),
         }
     }
 }
@@ -230,8 +225,9 @@ impl Pose {
 /// One image of a grouped batch.
 #[derive(Clone, Debug)]
 pub struct GroupItem {
-    /// The image, ink-high at the native 105 × 105 (distorted when configured).
-    pub image: GrayImage,
+    /// The picture as the set stores it (Omniglot: ink-high at the native 105 × 105),
+    /// posed and distorted when configured.
+    pub image: DynamicImage,
     /// Its index in the [`ImageSet`].
     pub index: usize,
     /// Its character's slot in the batch, in `0..characters`: the label the losses use.
@@ -260,8 +256,8 @@ pub struct GroupItem {
 /// use siamese::data::{GroupDatasetConfig, GroupedBatchConfig};
 ///
 /// # let images = ImageSet::from_images("toy", (0..3u8).flat_map(|a| (0..6u8).flat_map(move |c| (1..=4).map(move |d| LabeledImage {
-/// #     alphabet: format!("A{a}"), character: format!("c{c}"), drawer: d,
-/// #     image: GrayImage::from_pixel(105, 105, Luma([0])),
+/// #     group: format!("A{a}"), class: format!("c{c}"), instance: d,
+/// #     image: GrayImage::from_pixel(105, 105, Luma([0])).into(),
 /// # }))))?;
 /// // 3 alphabets × 6 characters × 4 drawings; batches of 8 characters × 2 drawings.
 /// let batch = GroupedBatchConfig::new().with_characters(8).with_drawings(2);
@@ -340,7 +336,7 @@ impl GroupDataset {
         } = self.config.batch;
         let poses = self.config.batch.poses();
         let mut rng = self.rng(epoch, batch, CHARACTERS);
-        let mut order: Vec<usize> = (0..set.num_alphabets()).collect();
+        let mut order: Vec<usize> = (0..set.num_groups()).collect();
         let mut chosen = Vec::with_capacity(characters);
         let mut owed = 0;
         for t in 0..order.len() {
@@ -349,7 +345,7 @@ impl GroupDataset {
             }
             let pick = t + rng.random_range(0..order.len() - t);
             order.swap(t, pick);
-            let range = set.classes_of_alphabet(order[t]);
+            let range = set.classes_of_group(order[t]);
             let share = if t < alphabets {
                 characters / alphabets + usize::from(t < characters % alphabets)
             } else {
@@ -438,11 +434,13 @@ impl GroupDataset {
     /// Item `index`: `image` of the set in `pose`, then distorted with the item's own
     /// generator.
     fn load(&self, epoch: usize, index: usize, image: usize, slot: usize, pose: Pose) -> GroupItem {
-        let pixels = pose.apply(self.images.image(image));
+        let pixels = pose.apply(self.images.picture(image));
         let pixels = match &self.config.distortion {
-            Some(distortion) => {
-                distortion.distort(&pixels, &mut self.rng(epoch, index, DISTORTION))
-            }
+            Some(distortion) => distortion.distort_picture(
+                &pixels,
+                self.images.preprocess().background(),
+                &mut self.rng(epoch, index, DISTORTION),
+            ),
             None => pixels,
         };
         GroupItem {
@@ -513,7 +511,7 @@ mod tests {
                 }
                 // 8 characters from 2 alphabets of 6: 4 each.
                 let alphabets: HashSet<usize> =
-                    classes.iter().map(|&c| set.alphabet_of_class(c)).collect();
+                    classes.iter().map(|&c| set.group_of_class(c)).collect();
                 assert_eq!(alphabets.len(), 2, "epoch {epoch} batch {batch}");
                 // The items are the batch, in order.
                 let whole = groups.batch(epoch, batch);
@@ -542,7 +540,7 @@ mod tests {
             for (p, item) in items.iter().enumerate() {
                 let (class, pose) = chosen[p % 20];
                 assert_eq!((set.class_of(item.index), item.pose), (class, pose));
-                assert_eq!(item.image, pose.apply(set.image(item.index)));
+                assert_eq!(item.image, pose.apply(set.picture(item.index)));
                 assert!(!pose.mirrored);
                 turns_seen.insert(pose.turns);
             }
@@ -588,7 +586,7 @@ mod tests {
             assert_eq!(chosen.iter().collect::<HashSet<_>>().len(), 20, "distinct");
             for (p, item) in both.batch(0, batch).iter().enumerate() {
                 assert_eq!((set.class_of(item.index), item.pose), chosen[p % 20]);
-                assert_eq!(item.image, item.pose.apply(set.image(item.index)));
+                assert_eq!(item.image, item.pose.apply(set.picture(item.index)));
                 poses.insert(item.pose);
             }
         }
@@ -623,9 +621,13 @@ mod tests {
 
     #[test]
     fn a_quarter_turn_is_clockwise_after_the_mirror() {
-        let mut image = GrayImage::new(105, 105);
+        let mut image = image::GrayImage::new(105, 105);
         image.put_pixel(0, 0, image::Luma([255]));
-        let pose = |turns, mirrored| Pose { turns, mirrored }.apply(image.clone());
+        let pose = |turns, mirrored| {
+            Pose { turns, mirrored }
+                .apply(image.clone().into())
+                .into_luma8()
+        };
         assert_eq!(pose(1, false).get_pixel(104, 0).0, [255]);
         assert_eq!(pose(2, false).get_pixel(104, 104).0, [255]);
         assert_eq!(pose(3, false).get_pixel(0, 104).0, [255]);
@@ -647,7 +649,7 @@ mod tests {
             assert_eq!(classes.iter().collect::<HashSet<_>>().len(), 10);
             let mut per_alphabet = [0; 4];
             for &c in &classes {
-                per_alphabet[set.alphabet_of_class(c)] += 1;
+                per_alphabet[set.group_of_class(c)] += 1;
             }
             per_alphabet.sort();
             assert_eq!(per_alphabet, [0, 0, 4, 6], "batch {batch}");

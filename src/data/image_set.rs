@@ -1,13 +1,15 @@
-//! The in-memory store of labelled Omniglot images.
+//! The in-memory store of labelled images: an index of groups, classes and instances over
+//! pixels kept at the size a network reads.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use image::GrayImage;
+use image::{DynamicImage, GrayImage, RgbImage};
 
 use super::canonical::NATIVE_SIZE;
+use super::preprocess::Preprocess;
 use crate::{Error, Result};
 
 const PIXELS: usize = (NATIVE_SIZE * NATIVE_SIZE) as usize;
@@ -18,22 +20,95 @@ const PACKED_BYTES: usize = PIXELS.div_ceil(8);
 /// ([`ImageSet::from_images`]).
 #[derive(Clone, Debug)]
 pub struct LabeledImage {
-    /// Alphabet name, for example `Latin`.
-    pub alphabet: String,
-    /// Character name within the alphabet, for example `character01`.
-    pub character: String,
-    /// Drawer number (the `_NN` suffix of an Omniglot file), from 1.
-    pub drawer: u8,
-    /// The image, ink-high (ink 255, background 0), 105 × 105. Stored at one bit per pixel:
-    /// values of 128 and above are ink.
-    pub image: GrayImage,
+    /// The group the class belongs to: an Omniglot alphabet (`Latin`), an emoji category.
+    pub group: String,
+    /// The class within its group: an Omniglot character (`character01`), an emoji.
+    pub class: String,
+    /// Which instance of the class this is, from 1: an Omniglot drawer, a vendor, a session.
+    /// Episodes can take supports and queries from different instances.
+    pub instance: u32,
+    /// The image, already prepared (an [`InputSpec`](super::InputSpec) prepares one):
+    /// `Luma8` or `Rgb8`, square, every image of a set the same kind and size.
+    pub image: DynamicImage,
 }
 
-/// One decoded, bit-packed image on its way into an [`ImageSet`].
+/// How a set keeps its pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    /// 105 × 105 at one bit a pixel (ink: 128 and above): Omniglot's binary drawings.
+    Bits,
+    /// `side × side` grey levels.
+    Grey(u32),
+    /// `side × side` RGB.
+    Rgb(u32),
+}
+
+impl Store {
+    /// Bytes of one image.
+    fn bytes(self) -> usize {
+        match self {
+            Store::Bits => PACKED_BYTES,
+            Store::Grey(side) => (side * side) as usize,
+            Store::Rgb(side) => 3 * (side * side) as usize,
+        }
+    }
+
+    /// Side of the stored images.
+    fn side(self) -> u32 {
+        match self {
+            Store::Bits => NATIVE_SIZE,
+            Store::Grey(side) | Store::Rgb(side) => side,
+        }
+    }
+
+    /// The store of a prepared picture, and its bytes.
+    fn of(image: &DynamicImage) -> std::result::Result<(Store, Vec<u8>), String> {
+        let (width, height) = (image.width(), image.height());
+        if width != height || width == 0 {
+            return Err(format!("is {width}×{height}: prepared images are square"));
+        }
+        match image {
+            DynamicImage::ImageLuma8(grey) => Ok((Store::Grey(width), grey.as_raw().clone())),
+            DynamicImage::ImageRgb8(rgb) => Ok((Store::Rgb(width), rgb.as_raw().clone())),
+            other => Err(format!(
+                "is {:?}: prepared images are Luma8 or Rgb8",
+                other.color()
+            )),
+        }
+    }
+
+    /// The picture in `bytes`.
+    fn picture(self, bytes: &[u8]) -> DynamicImage {
+        match self {
+            Store::Bits => {
+                let raw = (0..PIXELS)
+                    .map(|p| {
+                        if bytes[p >> 3] >> (p & 7) & 1 == 1 {
+                            255
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                DynamicImage::ImageLuma8(
+                    GrayImage::from_raw(NATIVE_SIZE, NATIVE_SIZE, raw).expect("105 × 105"),
+                )
+            }
+            Store::Grey(side) => DynamicImage::ImageLuma8(
+                GrayImage::from_raw(side, side, bytes.to_vec()).expect("side × side"),
+            ),
+            Store::Rgb(side) => DynamicImage::ImageRgb8(
+                RgbImage::from_raw(side, side, bytes.to_vec()).expect("side × side × 3"),
+            ),
+        }
+    }
+}
+
+/// One stored image on its way into an [`ImageSet`].
 pub(crate) struct PackedEntry {
     pub alphabet: String,
     pub character: String,
-    pub drawer: u8,
+    pub drawer: u32,
     pub bits: Box<[u8]>,
     /// The file it came from, for error messages.
     pub source: PathBuf,
@@ -51,22 +126,28 @@ pub(crate) fn pack(image: &GrayImage) -> Box<[u8]> {
     bits
 }
 
-/// Labelled Omniglot images, decoded once and kept bit-packed in memory (1.4 KB an image:
-/// 27 MB for the 19,280 background images).
+/// Labelled images, decoded once and kept in memory at the size a network reads: an index
+/// of **groups** (Omniglot's alphabets, emoji categories), their **classes** (characters,
+/// emoji) and each class's **instances** (drawers, vendors), over the pixels.
 ///
-/// Images are ordered by alphabet name, then character name, then drawer, so that the
-/// characters (classes) of an alphabet and the images of a character are contiguous
-/// ranges. Every character has at least one image, every alphabet at least one character.
+/// Omniglot's binary drawings are kept bit-packed at 105 × 105 (1.4 KB an image: 27 MB for
+/// the 19,280 background images, [`Omniglot`](super::Omniglot)); other sets keep grey or
+/// RGB bytes at their prepared side ([`LabeledFolder`](super::LabeledFolder), 12 KB for a
+/// 64 × 64 colour picture).
+///
+/// Images are ordered by group name, then class name, then instance, so that the classes
+/// of a group and the images of a class are contiguous ranges. Every class has at least
+/// one image, every group at least one class.
 ///
 /// ```
 /// use image::{GrayImage, Luma};
 /// use siamese::data::{ImageSet, LabeledImage};
 ///
-/// let image = |alphabet: &str, character: &str, drawer| LabeledImage {
-///     alphabet: alphabet.into(),
-///     character: character.into(),
-///     drawer,
-///     image: GrayImage::from_pixel(105, 105, Luma([drawer * 10])),
+/// let image = |group: &str, class: &str, instance| LabeledImage {
+///     group: group.into(),
+///     class: class.into(),
+///     instance,
+///     image: GrayImage::from_pixel(105, 105, Luma([instance as u8 * 10])).into(),
 /// };
 /// let set = ImageSet::from_images("toy", [
 ///     image("Latin", "character01", 1),
@@ -74,19 +155,19 @@ pub(crate) fn pack(image: &GrayImage) -> Box<[u8]> {
 ///     image("Latin", "character02", 1),
 ///     image("Greek", "character01", 1),
 /// ])?;
-/// assert_eq!((set.num_alphabets(), set.num_classes(), set.len()), (2, 3, 4));
-/// assert_eq!(set.alphabet_names(), ["Greek", "Latin"]);
+/// assert_eq!((set.num_groups(), set.num_classes(), set.len()), (2, 3, 4));
+/// assert_eq!(set.group_names(), ["Greek", "Latin"]);
 ///
-/// let latin = set.alphabet_index("Latin")?;
-/// let first = set.classes_of_alphabet(latin).start;
-/// assert_eq!(set.character_name(first), "Latin/character01");
+/// let latin = set.group_index("Latin")?;
+/// let first = set.classes_of_group(latin).start;
+/// assert_eq!(set.class_name(first), "Latin/character01");
 /// assert_eq!(set.images_of_class(first).len(), 2);
-/// let image = set.image_of(first, 2).expect("drawer 2 drew it");
-/// assert_eq!((set.class_of(image), set.drawer_of(image)), (first, 2));
+/// let image = set.image_of(first, 2).expect("instance 2 drew it");
+/// assert_eq!((set.class_of(image), set.instance_of(image)), (first, 2));
 ///
-/// let drawer_one = set.subset(None, Some(&[1]))?;
-/// assert_eq!((drawer_one.num_alphabets(), drawer_one.len()), (2, 3));
-/// // Latin/character02 has no drawing by drawer 2: an error, not a silent drop.
+/// let instance_one = set.subset(None, Some(&[1]))?;
+/// assert_eq!((instance_one.num_groups(), instance_one.len()), (2, 3));
+/// // Latin/character02 has no image by instance 2: an error, not a silent drop.
 /// assert!(set.subset(Some(&["Latin"]), Some(&[2])).is_err());
 /// assert!(set.subset(Some(&["Klingon"]), None).is_err());
 /// # Ok::<(), siamese::Error>(())
@@ -94,40 +175,42 @@ pub(crate) fn pack(image: &GrayImage) -> Box<[u8]> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageSet {
     name: String,
-    alphabets: Vec<String>,
-    /// Classes of alphabet `a`: `alphabet_starts[a]..alphabet_starts[a + 1]`.
-    alphabet_starts: Vec<usize>,
-    /// Full character names, `Alphabet/character`.
-    characters: Vec<String>,
-    class_alphabet: Vec<u32>,
+    groups: Vec<String>,
+    /// Classes of group `g`: `group_starts[g]..group_starts[g + 1]`.
+    group_starts: Vec<usize>,
+    /// Full class names, `group/class`.
+    classes: Vec<String>,
+    class_group: Vec<u32>,
     /// Images of class `c`: `class_starts[c]..class_starts[c + 1]`.
     class_starts: Vec<usize>,
     image_class: Vec<u32>,
-    image_drawer: Vec<u8>,
-    /// The distinct drawers, sorted.
-    drawers: Vec<u8>,
-    /// `lookup[c * max_drawer + d - 1]`: the image of class `c` by drawer `d`, or `u32::MAX`.
-    lookup: Vec<u32>,
-    max_drawer: usize,
-    bits: Vec<u8>,
+    image_instance: Vec<u32>,
+    /// The distinct instances, sorted.
+    instances: Vec<u32>,
+    /// Names of the instances that have one (a vendor, a file stem).
+    instance_names: BTreeMap<u32, String>,
+    store: Store,
+    preprocess: Preprocess,
+    bytes: Vec<u8>,
 }
 
 impl ImageSet {
-    /// Builds a set from labelled images in any order.
+    /// Builds a set from labelled, prepared images in any order, for a network that
+    /// prepares its pictures with [`Preprocess::Ink`] (see [`ImageSet::with_preprocess`]).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when there are no images, a name is empty or holds a `/`,
-    /// a drawer is 0, an image is not 105 × 105, or two images share alphabet, character
-    /// and drawer.
+    /// an instance is 0, an image is not square `Luma8` or `Rgb8` or differs in kind or
+    /// size from the first, or two images share group, class and instance.
     pub fn from_images(
         name: impl Into<String>,
         images: impl IntoIterator<Item = LabeledImage>,
     ) -> Result<Self> {
+        let mut store = None;
         let entries = images
             .into_iter()
             .map(|item| {
-                for (what, value) in [("alphabet", &item.alphabet), ("character", &item.character)]
-                {
+                for (what, value) in [("group", &item.group), ("class", &item.class)] {
                     if value.is_empty() || value.contains('/') {
                         return Err(Error::invalid(
                             "images",
@@ -136,40 +219,97 @@ impl ImageSet {
                     }
                 }
                 let source = PathBuf::from(format!(
-                    "{}/{}/drawer {}",
-                    item.alphabet, item.character, item.drawer
+                    "{}/{}/instance {}",
+                    item.group, item.class, item.instance
                 ));
-                if item.image.dimensions() != (NATIVE_SIZE, NATIVE_SIZE) {
-                    let (w, h) = item.image.dimensions();
+                let (kind, bytes) = Store::of(&item.image).map_err(|reason| {
+                    Error::invalid("images", format!("{} {reason}", source.display()))
+                })?;
+                if *store.get_or_insert(kind) != kind {
                     return Err(Error::invalid(
                         "images",
                         format!(
-                            "{} is {w}×{h}, expected {NATIVE_SIZE}×{NATIVE_SIZE}",
-                            source.display()
+                            "{} is {kind:?}, the first image {:?}: a set holds one kind and size",
+                            source.display(),
+                            store.expect("set above")
                         ),
                     ));
                 }
                 Ok(PackedEntry {
-                    bits: pack(&item.image),
-                    alphabet: item.alphabet,
-                    character: item.character,
-                    drawer: item.drawer,
+                    bits: bytes.into_boxed_slice(),
+                    alphabet: item.group,
+                    character: item.class,
+                    drawer: item.instance,
                     source,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Self::from_entries(name.into(), entries).map_err(|e| match e {
+        let store = store.unwrap_or(Store::Grey(NATIVE_SIZE));
+        Self::from_entries(name.into(), entries, store).map_err(|e| match e {
             Error::Layout { reason, .. } => Error::invalid("images", reason),
             other => other,
         })
     }
 
-    /// Sorts and indexes decoded images.
+    /// Bit-packed Omniglot drawings, sorted and indexed.
+    pub(crate) fn from_packed(name: String, entries: Vec<PackedEntry>) -> Result<Self> {
+        Self::from_entries(name, entries, Store::Bits)
+    }
+
+    /// Pictures prepared by `input` ([`InputSpec::prepare`](super::InputSpec::prepare)),
+    /// sorted and indexed.
+    pub(crate) fn from_prepared(
+        name: String,
+        entries: Vec<PackedEntry>,
+        input: &super::InputSpec,
+    ) -> Result<Self> {
+        let side = input.stored_side();
+        let store = if input.stored_channels() == 3 {
+            Store::Rgb(side)
+        } else {
+            Store::Grey(side)
+        };
+        if let Some(entry) = entries.iter().find(|e| e.bits.len() != store.bytes()) {
+            return Err(Error::Layout {
+                path: entry.source.clone(),
+                reason: format!("prepared as {} bytes, not {store:?}", entry.bits.len()),
+            });
+        }
+        Ok(Self::from_entries(name, entries, store)?.with_preprocess(input.preprocess().clone()))
+    }
+
+    /// The same set, for a network that prepares pictures with `preprocess`: the colour
+    /// that distortions fill uncovered corners with is its background.
+    pub fn with_preprocess(mut self, preprocess: Preprocess) -> Self {
+        self.preprocess = preprocess;
+        self
+    }
+
+    /// The same set with instances named (`google`, `twitter`, ...); ids without a name
+    /// are shown as their number.
     ///
     /// # Errors
-    /// [`Error::Layout`] naming the file of a duplicate (alphabet, character, drawer) or a
-    /// drawer 0; [`Error::InvalidArgument`] when `entries` is empty.
-    pub(crate) fn from_entries(name: String, mut entries: Vec<PackedEntry>) -> Result<Self> {
+    /// [`Error::InvalidArgument`] when a name is empty or two instances share one.
+    pub fn with_instance_names(mut self, names: BTreeMap<u32, String>) -> Result<Self> {
+        let mut seen = HashSet::new();
+        for (id, name) in &names {
+            if name.is_empty() || !seen.insert(name.as_str()) {
+                return Err(Error::invalid(
+                    "instance_names",
+                    format!("instance {id} is named {name:?}: names are non-empty and distinct"),
+                ));
+            }
+        }
+        self.instance_names = names;
+        Ok(self)
+    }
+
+    /// Sorts and indexes stored images.
+    ///
+    /// # Errors
+    /// [`Error::Layout`] naming the file of a duplicate (group, class, instance) or an
+    /// instance 0; [`Error::InvalidArgument`] when `entries` is empty.
+    fn from_entries(name: String, mut entries: Vec<PackedEntry>, store: Store) -> Result<Self> {
         if entries.is_empty() {
             return Err(Error::invalid("images", format!("{name}: no images")));
         }
@@ -179,29 +319,30 @@ impl ImageSet {
         let n = entries.len();
         let mut set = ImageSet {
             name,
-            alphabets: Vec::new(),
-            alphabet_starts: Vec::new(),
-            characters: Vec::new(),
-            class_alphabet: Vec::new(),
+            groups: Vec::new(),
+            group_starts: Vec::new(),
+            classes: Vec::new(),
+            class_group: Vec::new(),
             class_starts: Vec::new(),
             image_class: Vec::with_capacity(n),
-            image_drawer: Vec::with_capacity(n),
-            drawers: Vec::new(),
-            lookup: Vec::new(),
-            max_drawer: 0,
-            bits: Vec::with_capacity(n * PACKED_BYTES),
+            image_instance: Vec::with_capacity(n),
+            instances: Vec::new(),
+            instance_names: BTreeMap::new(),
+            store,
+            preprocess: Preprocess::Ink,
+            bytes: Vec::with_capacity(n * store.bytes()),
         };
         for (i, entry) in entries.iter().enumerate() {
             if entry.drawer == 0 {
                 return Err(Error::Layout {
                     path: entry.source.clone(),
-                    reason: "drawer 0: drawers are numbered from 1".into(),
+                    reason: "instance 0: instances are numbered from 1".into(),
                 });
             }
+            debug_assert_eq!(entry.bits.len(), store.bytes());
             let previous = i.checked_sub(1).map(|p| &entries[p]);
-            let new_alphabet = previous.is_none_or(|p| p.alphabet != entry.alphabet);
-            let new_class =
-                new_alphabet || previous.is_some_and(|p| p.character != entry.character);
+            let new_group = previous.is_none_or(|p| p.alphabet != entry.alphabet);
+            let new_class = new_group || previous.is_some_and(|p| p.character != entry.character);
             if let Some(p) = previous
                 && !new_class
                 && p.drawer == entry.drawer
@@ -209,7 +350,7 @@ impl ImageSet {
                 return Err(Error::Layout {
                     path: entry.source.clone(),
                     reason: format!(
-                        "drawer {} of {}/{} appears twice (also {})",
+                        "instance {} of {}/{} appears twice (also {})",
                         entry.drawer,
                         entry.alphabet,
                         entry.character,
@@ -217,34 +358,28 @@ impl ImageSet {
                     ),
                 });
             }
-            if new_alphabet {
-                set.alphabets.push(entry.alphabet.clone());
-                set.alphabet_starts.push(set.characters.len());
+            if new_group {
+                set.groups.push(entry.alphabet.clone());
+                set.group_starts.push(set.classes.len());
             }
             if new_class {
-                set.characters
+                set.classes
                     .push(format!("{}/{}", entry.alphabet, entry.character));
-                set.class_alphabet.push((set.alphabets.len() - 1) as u32);
+                set.class_group.push((set.groups.len() - 1) as u32);
                 set.class_starts.push(i);
             }
-            set.image_class.push((set.characters.len() - 1) as u32);
-            set.image_drawer.push(entry.drawer);
-            set.bits.extend_from_slice(&entry.bits);
-            set.max_drawer = set.max_drawer.max(usize::from(entry.drawer));
+            set.image_class.push((set.classes.len() - 1) as u32);
+            set.image_instance.push(entry.drawer);
+            set.bytes.extend_from_slice(&entry.bits);
         }
-        set.alphabet_starts.push(set.characters.len());
+        set.group_starts.push(set.classes.len());
         set.class_starts.push(n);
-        set.drawers = {
-            let mut seen = [false; 256];
-            set.image_drawer
-                .iter()
-                .for_each(|&d| seen[usize::from(d)] = true);
-            (1..=255u8).filter(|&d| seen[usize::from(d)]).collect()
+        set.instances = {
+            let mut seen = set.image_instance.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            seen
         };
-        set.lookup = vec![u32::MAX; set.characters.len() * set.max_drawer];
-        for (i, (&class, &drawer)) in set.image_class.iter().zip(&set.image_drawer).enumerate() {
-            set.lookup[class as usize * set.max_drawer + usize::from(drawer) - 1] = i as u32;
-        }
         Ok(set)
     }
 
@@ -263,178 +398,239 @@ impl ImageSet {
         self.image_class.is_empty()
     }
 
-    /// Number of characters (classes).
+    /// Number of classes (Omniglot's characters).
     pub fn num_classes(&self) -> usize {
-        self.characters.len()
+        self.classes.len()
     }
 
-    /// Number of alphabets.
-    pub fn num_alphabets(&self) -> usize {
-        self.alphabets.len()
+    /// Number of groups (Omniglot's alphabets).
+    pub fn num_groups(&self) -> usize {
+        self.groups.len()
     }
 
-    /// Alphabet names, sorted; the position is the alphabet index.
-    pub fn alphabet_names(&self) -> &[String] {
-        &self.alphabets
+    /// Group names, sorted; the position is the group index.
+    pub fn group_names(&self) -> &[String] {
+        &self.groups
     }
 
-    /// Index of the alphabet called `name`.
+    /// Index of the group called `name`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] listing the alphabets of this set.
-    pub fn alphabet_index(&self, name: &str) -> Result<usize> {
-        self.alphabets
+    /// [`Error::NotFound`] listing the groups of this set.
+    pub fn group_index(&self, name: &str) -> Result<usize> {
+        self.groups
             .binary_search_by(|a| a.as_str().cmp(name))
             .map_err(|_| Error::NotFound {
-                kind: "alphabet",
+                kind: "group",
                 name: name.into(),
-                available: self.alphabets.clone(),
+                available: self.groups.clone(),
             })
     }
 
-    /// Indices of the alphabets called `names`, or of every alphabet for `None`.
+    /// Indices of the groups called `names`, or of every group for `None`.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for the first name that is not an alphabet of this set.
-    pub fn alphabet_indices(&self, names: Option<&[&str]>) -> Result<Vec<usize>> {
+    /// [`Error::NotFound`] for the first name that is not a group of this set.
+    pub fn group_indices(&self, names: Option<&[&str]>) -> Result<Vec<usize>> {
         match names {
-            None => Ok((0..self.num_alphabets()).collect()),
-            Some(names) => names.iter().map(|name| self.alphabet_index(name)).collect(),
+            None => Ok((0..self.num_groups()).collect()),
+            Some(names) => names.iter().map(|name| self.group_index(name)).collect(),
         }
     }
 
-    /// Full name of a character: `Alphabet/character`, e.g. `Latin/character01`.
-    pub fn character_name(&self, class: usize) -> &str {
-        &self.characters[class]
+    /// Full name of a class: `group/class`, e.g. `Latin/character01`.
+    pub fn class_name(&self, class: usize) -> &str {
+        &self.classes[class]
     }
 
-    /// Full names of all characters; the position is the class index.
-    pub fn character_names(&self) -> &[String] {
-        &self.characters
+    /// Full names of all classes; the position is the class index.
+    pub fn class_names(&self) -> &[String] {
+        &self.classes
     }
 
-    /// Index of the character with full name `Alphabet/character` (a linear search).
+    /// Index of the class with full name `group/class` (a linear search).
     ///
     /// # Errors
-    /// [`Error::NotFound`] when no character has that name.
+    /// [`Error::NotFound`] when no class has that name.
     pub fn class_index(&self, name: &str) -> Result<usize> {
-        self.characters
+        self.classes
             .iter()
             .position(|c| c == name)
             .ok_or_else(|| Error::NotFound {
-                kind: "character",
+                kind: "class",
                 name: name.into(),
                 available: Vec::new(),
             })
     }
 
-    /// The classes (characters) of alphabet `alphabet`.
-    pub fn classes_of_alphabet(&self, alphabet: usize) -> Range<usize> {
-        self.alphabet_starts[alphabet]..self.alphabet_starts[alphabet + 1]
+    /// The classes of group `group`.
+    pub fn classes_of_group(&self, group: usize) -> Range<usize> {
+        self.group_starts[group]..self.group_starts[group + 1]
     }
 
-    /// The alphabet of class `class`.
-    pub fn alphabet_of_class(&self, class: usize) -> usize {
-        self.class_alphabet[class] as usize
+    /// The group of class `class`.
+    pub fn group_of_class(&self, class: usize) -> usize {
+        self.class_group[class] as usize
     }
 
-    /// The images of class `class`, in drawer order.
+    /// The images of class `class`, in instance order.
     pub fn images_of_class(&self, class: usize) -> Range<usize> {
         self.class_starts[class]..self.class_starts[class + 1]
     }
 
-    /// The class (character) of image `image`.
+    /// The class of image `image`.
     pub fn class_of(&self, image: usize) -> usize {
         self.image_class[image] as usize
     }
 
-    /// The alphabet of image `image`.
-    pub fn alphabet_of(&self, image: usize) -> usize {
-        self.alphabet_of_class(self.class_of(image))
+    /// The group of image `image`.
+    pub fn group_of(&self, image: usize) -> usize {
+        self.group_of_class(self.class_of(image))
     }
 
-    /// The drawer (from 1) of image `image`.
-    pub fn drawer_of(&self, image: usize) -> u8 {
-        self.image_drawer[image]
+    /// The instance (from 1) of image `image`: its drawer, for Omniglot.
+    pub fn instance_of(&self, image: usize) -> u32 {
+        self.image_instance[image]
     }
 
-    /// The distinct drawers in this set, sorted (1 to 20 for a full Omniglot set).
-    pub fn drawers(&self) -> &[u8] {
-        &self.drawers
+    /// The distinct instances in this set, sorted (drawers 1 to 20 for a full Omniglot set).
+    pub fn instances(&self) -> &[u32] {
+        &self.instances
     }
 
-    /// The image of class `class` drawn by `drawer`, if there is one. O(1).
-    pub fn image_of(&self, class: usize, drawer: u8) -> Option<usize> {
-        let d = usize::from(drawer);
-        if d == 0 || d > self.max_drawer || class >= self.num_classes() {
-            return None;
-        }
-        let i = self.lookup[class * self.max_drawer + d - 1];
-        (i != u32::MAX).then_some(i as usize)
+    /// The name of instance `instance`: its file stem for a [`LabeledFolder`](super::LabeledFolder)
+    /// (`google`), else its number.
+    pub fn instance_name(&self, instance: u32) -> String {
+        self.instance_names
+            .get(&instance)
+            .cloned()
+            .unwrap_or_else(|| instance.to_string())
     }
 
-    /// Image `image` at its native 105 × 105, ink-high: ink 255, background 0.
-    pub fn image(&self, image: usize) -> GrayImage {
-        let bits = &self.bits[image * PACKED_BYTES..(image + 1) * PACKED_BYTES];
-        let raw = (0..PIXELS)
-            .map(|p| {
-                if bits[p >> 3] >> (p & 7) & 1 == 1 {
-                    255
-                } else {
-                    0
-                }
-            })
-            .collect();
-        GrayImage::from_raw(NATIVE_SIZE, NATIVE_SIZE, raw).expect("105 × 105 pixels")
-    }
-
-    /// Number of ink pixels of image `image`.
-    pub fn ink_pixels(&self, image: usize) -> usize {
-        self.bits[image * PACKED_BYTES..(image + 1) * PACKED_BYTES]
-            .iter()
-            .map(|b| b.count_ones() as usize)
-            .sum()
-    }
-
-    /// The images of some alphabets (`None`: all) by some drawers (`None`: all), in this
-    /// set's order. Repeated names or drawers count once.
+    /// The instance called `name` (or numbered `name`).
     ///
     /// # Errors
-    /// - [`Error::NotFound`] for an alphabet or drawer that this set does not have;
-    /// - [`Error::InvalidArgument`] for an empty list, or when a kept character has none
-    ///   of the drawers asked for.
-    pub fn subset(&self, alphabets: Option<&[&str]>, drawers: Option<&[u8]>) -> Result<ImageSet> {
-        let keep_alphabet = match alphabets {
-            None => vec![true; self.num_alphabets()],
+    /// [`Error::NotFound`] listing this set's instances.
+    pub fn instance_named(&self, name: &str) -> Result<u32> {
+        self.instances
+            .iter()
+            .copied()
+            .find(|&i| self.instance_name(i) == name)
+            .ok_or_else(|| Error::NotFound {
+                kind: "instance",
+                name: name.into(),
+                available: self
+                    .instances
+                    .iter()
+                    .map(|&i| self.instance_name(i))
+                    .collect(),
+            })
+    }
+
+    /// The image of class `class` by instance `instance`, if there is one (a binary search
+    /// among the class's images).
+    pub fn image_of(&self, class: usize, instance: u32) -> Option<usize> {
+        if class >= self.num_classes() {
+            return None;
+        }
+        let range = self.images_of_class(class);
+        self.image_instance[range.clone()]
+            .binary_search(&instance)
+            .ok()
+            .map(|i| range.start + i)
+    }
+
+    /// How the set's pictures were prepared (and what a network trained on it prepares):
+    /// [`Preprocess::Ink`] for Omniglot.
+    pub fn preprocess(&self) -> &Preprocess {
+        &self.preprocess
+    }
+
+    /// Side of the stored pictures (105 for Omniglot).
+    pub fn side(&self) -> u32 {
+        self.store.side()
+    }
+
+    /// Channels of the stored pictures: 1 (grey) or 3 (RGB).
+    pub fn channels(&self) -> usize {
+        match self.store {
+            Store::Rgb(_) => 3,
+            Store::Bits | Store::Grey(_) => 1,
+        }
+    }
+
+    fn stored(&self, image: usize) -> &[u8] {
+        let n = self.store.bytes();
+        &self.bytes[image * n..(image + 1) * n]
+    }
+
+    /// Image `image` as stored: `Luma8` (Omniglot: 105 × 105, ink 255, background 0) or
+    /// `Rgb8`.
+    pub fn picture(&self, image: usize) -> DynamicImage {
+        self.store.picture(self.stored(image))
+    }
+
+    /// Image `image` in grey (the luminance of a colour picture). For Omniglot: at its
+    /// native 105 × 105, ink-high: ink 255, background 0.
+    pub fn image(&self, image: usize) -> GrayImage {
+        self.picture(image).into_luma8()
+    }
+
+    /// Number of ink pixels of image `image` (grey level 128 and above).
+    pub fn ink_pixels(&self, image: usize) -> usize {
+        match self.store {
+            Store::Bits => self
+                .stored(image)
+                .iter()
+                .map(|b| b.count_ones() as usize)
+                .sum(),
+            _ => self.image(image).iter().filter(|&&v| v >= 128).count(),
+        }
+    }
+
+    /// The images of some groups (`None`: all) by some instances (`None`: all), in this
+    /// set's order. Repeated names or instances count once.
+    ///
+    /// # Errors
+    /// - [`Error::NotFound`] for a group or instance that this set does not have;
+    /// - [`Error::InvalidArgument`] for an empty list, or when a kept class has none
+    ///   of the instances asked for.
+    pub fn subset(&self, groups: Option<&[&str]>, instances: Option<&[u32]>) -> Result<ImageSet> {
+        let keep_group = match groups {
+            None => vec![true; self.num_groups()],
             Some([]) => {
                 return Err(Error::invalid(
-                    "alphabets",
+                    "groups",
                     "the list is empty: it keeps nothing",
                 ));
             }
             Some(names) => {
-                let mut keep = vec![false; self.num_alphabets()];
+                let mut keep = vec![false; self.num_groups()];
                 for name in names {
-                    keep[self.alphabet_index(name)?] = true;
+                    keep[self.group_index(name)?] = true;
                 }
                 keep
             }
         };
-        let keep_drawer: HashSet<u8> = match drawers {
-            None => self.drawers.iter().copied().collect(),
+        let keep_instance: HashSet<u32> = match instances {
+            None => self.instances.iter().copied().collect(),
             Some([]) => {
                 return Err(Error::invalid(
-                    "drawers",
+                    "instances",
                     "the list is empty: it keeps nothing",
                 ));
             }
             Some(list) => {
                 for &d in list {
-                    if self.drawers.binary_search(&d).is_err() {
+                    if self.instances.binary_search(&d).is_err() {
                         return Err(Error::NotFound {
-                            kind: "drawer",
-                            name: d.to_string(),
-                            available: self.drawers.iter().map(u8::to_string).collect(),
+                            kind: "instance",
+                            name: self.instance_name(d),
+                            available: self
+                                .instances
+                                .iter()
+                                .map(|&i| self.instance_name(i))
+                                .collect(),
                         });
                     }
                 }
@@ -443,36 +639,73 @@ impl ImageSet {
         };
 
         let mut entries = Vec::new();
-        for (a, alphabet) in self
-            .alphabets
+        for (g, group) in self
+            .groups
             .iter()
             .enumerate()
-            .filter(|(a, _)| keep_alphabet[*a])
+            .filter(|(g, _)| keep_group[*g])
         {
-            for class in self.classes_of_alphabet(a) {
+            for class in self.classes_of_group(g) {
                 let before = entries.len();
-                let character = self.characters[class]
+                let name = self.classes[class]
                     .split_once('/')
                     .map_or("", |(_, c)| c)
                     .to_string();
                 for image in self.images_of_class(class) {
-                    if keep_drawer.contains(&self.image_drawer[image]) {
-                        entries.push(self.entry(image, alphabet, &character));
+                    if keep_instance.contains(&self.image_instance[image]) {
+                        entries.push(self.entry(image, group, &name));
                     }
                 }
                 if entries.len() == before {
                     return Err(Error::invalid(
-                        "drawers",
+                        "instances",
                         format!(
-                            "character {} has none of drawers {:?}",
-                            self.characters[class],
-                            drawers.unwrap_or_default()
+                            "class {} has none of instances {:?}",
+                            self.classes[class],
+                            instances.unwrap_or_default()
                         ),
                     ));
                 }
             }
         }
-        Self::from_entries(self.name.clone(), entries)
+        self.derived(self.name.clone(), entries, self.instance_names.clone())
+    }
+
+    /// The classes of this set for which `keep(class)` holds, with all their images: to
+    /// hold some classes out (for validation, say) in a set of a single group.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when no class is kept.
+    pub fn subset_classes(&self, keep: impl Fn(usize) -> bool) -> Result<ImageSet> {
+        let mut entries = Vec::new();
+        for class in (0..self.num_classes()).filter(|&c| keep(c)) {
+            let (group, name) = self.classes[class]
+                .split_once('/')
+                .expect("class names are group/class");
+            for image in self.images_of_class(class) {
+                entries.push(self.entry(image, group, name));
+            }
+        }
+        if entries.is_empty() {
+            return Err(Error::invalid("classes", "the selection keeps no class"));
+        }
+        self.derived(self.name.clone(), entries, self.instance_names.clone())
+    }
+
+    /// A set of `entries` drawn from this one: same store, preprocessing and names.
+    fn derived(
+        &self,
+        name: String,
+        entries: Vec<PackedEntry>,
+        instance_names: BTreeMap<u32, String>,
+    ) -> Result<ImageSet> {
+        let mut set = Self::from_entries(name, entries, self.store)?;
+        set.preprocess = self.preprocess.clone();
+        set.instance_names = instance_names
+            .into_iter()
+            .filter(|(id, _)| set.instances.binary_search(id).is_ok())
+            .collect();
+        Ok(set)
     }
 
     /// One set, named `name`, of the images of all of `sets`: the background set and
@@ -481,46 +714,77 @@ impl ImageSet {
     /// ```
     /// # use image::{GrayImage, Luma};
     /// # use siamese::data::{ImageSet, LabeledImage};
-    /// # let set = |alphabet: &str| ImageSet::from_images(alphabet, (1..=2).map(|d| LabeledImage {
-    /// #     alphabet: alphabet.into(), character: "c1".into(), drawer: d,
-    /// #     image: GrayImage::from_pixel(105, 105, Luma([0])),
+    /// # let set = |group: &str| ImageSet::from_images(group, (1..=2).map(|d| LabeledImage {
+    /// #     group: group.into(), class: "c1".into(), instance: d,
+    /// #     image: GrayImage::from_pixel(105, 105, Luma([0])).into(),
     /// # })).unwrap();
     /// let (latin, greek) = (set("Latin"), set("Greek"));
     /// let both = ImageSet::union("both", &[&latin, &greek])?;
-    /// assert_eq!((both.num_alphabets(), both.len()), (2, 4));
+    /// assert_eq!((both.num_groups(), both.len()), (2, 4));
     /// assert!(ImageSet::union("twice", &[&latin, &latin]).is_err());
     /// # Ok::<(), siamese::Error>(())
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] when `sets` is empty, or when two of them hold an image
-    /// of the same alphabet, character and drawer (named).
+    /// [`Error::InvalidArgument`] when `sets` is empty, when two of them hold an image
+    /// of the same group, class and instance (named), store their pictures differently,
+    /// or name one instance differently.
     pub fn union(name: impl Into<String>, sets: &[&ImageSet]) -> Result<ImageSet> {
+        let Some(first) = sets.first() else {
+            return Err(Error::invalid("sets", "no set to join"));
+        };
         let mut entries = Vec::with_capacity(sets.iter().map(|set| set.len()).sum());
+        let mut names = BTreeMap::new();
         for set in sets {
+            if (set.store, &set.preprocess) != (first.store, &first.preprocess) {
+                return Err(Error::invalid(
+                    "sets",
+                    format!(
+                        "{} keeps {:?} pictures prepared as {:?}, {} {:?} as {:?}",
+                        set.name,
+                        set.store,
+                        set.preprocess,
+                        first.name,
+                        first.store,
+                        first.preprocess
+                    ),
+                ));
+            }
+            for (id, instance) in &set.instance_names {
+                if let Some(other) = names.insert(*id, instance.clone())
+                    && other != *instance
+                {
+                    return Err(Error::invalid(
+                        "sets",
+                        format!("instance {id} is {other:?} in one set, {instance:?} in another"),
+                    ));
+                }
+            }
             for class in 0..set.num_classes() {
-                let (alphabet, character) = set.characters[class]
+                let (group, class_name) = set.classes[class]
                     .split_once('/')
-                    .expect("character names are Alphabet/character");
+                    .expect("class names are group/class");
                 for image in set.images_of_class(class) {
-                    entries.push(set.entry(image, alphabet, character));
+                    entries.push(set.entry(image, group, class_name));
                 }
             }
         }
-        Self::from_entries(name.into(), entries).map_err(|e| match e {
-            Error::Layout { reason, .. } => Error::invalid("sets", reason),
-            other => other,
-        })
+        first
+            .derived(name.into(), entries, names)
+            .map_err(|e| match e {
+                Error::Layout { reason, .. } => Error::invalid("sets", reason),
+                other => other,
+            })
     }
 
     /// Image `image` of this set as an entry of a new one.
-    fn entry(&self, image: usize, alphabet: &str, character: &str) -> PackedEntry {
+    fn entry(&self, image: usize, group: &str, class: &str) -> PackedEntry {
         PackedEntry {
-            alphabet: alphabet.to_string(),
-            character: character.to_string(),
-            drawer: self.image_drawer[image],
-            bits: self.bits[image * PACKED_BYTES..(image + 1) * PACKED_BYTES].into(),
-            source: PathBuf::from(format!("{}/{}", self.name, alphabet)),
+            alphabet: group.to_string(),
+            character: class.to_string(),
+            drawer: self.image_instance[image],
+            bits: self.stored(image).into(),
+            source: PathBuf::from(format!("{}/{}", self.name, group)),
         }
     }
 }
@@ -529,9 +793,9 @@ impl fmt::Display for ImageSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} alphabets, {} characters, {} images",
+            "{}: {} groups, {} classes, {} images",
             self.name,
-            self.num_alphabets(),
+            self.num_groups(),
             self.num_classes(),
             self.len()
         )
@@ -548,18 +812,18 @@ pub(crate) mod tests {
         let mut images = Vec::new();
         for a in 0..alphabets {
             for c in 0..characters {
-                for d in 1..=drawers {
+                for d in 1..=u32::from(drawers) {
                     let mut image = GrayImage::new(105, 105);
                     let k = (a * characters + c) as u32;
                     for y in 30..75 {
                         image.put_pixel(k % 105, y, Luma([255]));
-                        image.put_pixel(30 + u32::from(d), y, Luma([255]));
+                        image.put_pixel(30 + d, y, Luma([255]));
                     }
                     images.push(LabeledImage {
-                        alphabet: format!("alphabet{a:02}"),
-                        character: format!("character{:02}", c + 1),
-                        drawer: d,
-                        image,
+                        group: format!("alphabet{a:02}"),
+                        class: format!("character{:02}", c + 1),
+                        instance: d,
+                        image: image.into(),
                     });
                 }
             }
@@ -572,13 +836,20 @@ pub(crate) mod tests {
         let image = GrayImage::from_fn(105, 105, |x, y| {
             Luma([if (x * 7 + y * 3) % 5 == 0 { 255 } else { 0 }])
         });
-        let set = ImageSet::from_images(
-            "one",
-            [LabeledImage {
+        let bits = pack(&image);
+        assert_eq!(bits.len(), PACKED_BYTES);
+        assert_eq!(
+            Store::Bits.picture(&bits),
+            DynamicImage::ImageLuma8(image.clone())
+        );
+        let set = ImageSet::from_packed(
+            "one".into(),
+            vec![PackedEntry {
                 alphabet: "A".into(),
                 character: "c".into(),
                 drawer: 3,
-                image: image.clone(),
+                bits,
+                source: "A/c/3".into(),
             }],
         )
         .unwrap();
@@ -590,20 +861,73 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn colour_pictures_are_stored_as_they_are_and_named_instances_are_found() {
+        let picture = |v: u8| -> DynamicImage {
+            RgbImage::from_fn(8, 8, |x, y| image::Rgb([v, x as u8, y as u8])).into()
+        };
+        let images = (1..=3).map(|i| LabeledImage {
+            group: "faces".into(),
+            class: "smile".into(),
+            instance: i,
+            image: picture(i as u8 * 40),
+        });
+        let names = BTreeMap::from([
+            (1, "google".into()),
+            (2, "openmoji".into()),
+            (3, "twitter".into()),
+        ]);
+        let set = ImageSet::from_images("emoji", images)
+            .unwrap()
+            .with_instance_names(names)
+            .unwrap();
+        assert_eq!((set.side(), set.channels()), (8, 3));
+        assert_eq!(set.picture(1), picture(80));
+        assert_eq!(set.instance_named("twitter").unwrap(), 3);
+        assert_eq!(set.instance_name(2), "openmoji");
+        let message = set.instance_named("apple").unwrap_err().to_string();
+        assert!(
+            message.contains("apple") && message.contains("google"),
+            "{message}"
+        );
+        let two = set.subset(None, Some(&[1, 3])).unwrap();
+        assert_eq!(two.instance_name(3), "twitter");
+        assert!(two.instance_named("openmoji").is_err());
+
+        let grey = LabeledImage {
+            group: "faces".into(),
+            class: "frown".into(),
+            instance: 1,
+            image: GrayImage::new(8, 8).into(),
+        };
+        let mixed = (1..=2)
+            .map(|i| LabeledImage {
+                group: "faces".into(),
+                class: "smile".into(),
+                instance: i,
+                image: picture(0),
+            })
+            .chain([grey]);
+        let message = ImageSet::from_images("mixed", mixed)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("faces/frown"), "{message}");
+    }
+
+    #[test]
     fn indexes_are_consistent() {
         let set = toy_set(3, 4, 5);
         assert_eq!(
-            (set.num_alphabets(), set.num_classes(), set.len()),
+            (set.num_groups(), set.num_classes(), set.len()),
             (3, 12, 60)
         );
-        assert_eq!(set.drawers(), [1, 2, 3, 4, 5]);
-        for a in 0..set.num_alphabets() {
-            for class in set.classes_of_alphabet(a) {
-                assert_eq!(set.alphabet_of_class(class), a);
+        assert_eq!(set.instances(), [1, 2, 3, 4, 5]);
+        for a in 0..set.num_groups() {
+            for class in set.classes_of_group(a) {
+                assert_eq!(set.group_of_class(class), a);
                 for image in set.images_of_class(class) {
                     assert_eq!(set.class_of(image), class);
-                    assert_eq!(set.alphabet_of(image), a);
-                    assert_eq!(set.image_of(class, set.drawer_of(image)), Some(image));
+                    assert_eq!(set.group_of(image), a);
+                    assert_eq!(set.image_of(class, set.instance_of(image)), Some(image));
                 }
             }
         }
@@ -621,12 +945,12 @@ pub(crate) mod tests {
             .rev()
             .map(|i| {
                 let (alphabet, character) =
-                    set.character_name(set.class_of(i)).split_once('/').unwrap();
+                    set.class_name(set.class_of(i)).split_once('/').unwrap();
                 LabeledImage {
-                    alphabet: alphabet.into(),
-                    character: character.into(),
-                    drawer: set.drawer_of(i),
-                    image: set.image(i),
+                    group: alphabet.into(),
+                    class: character.into(),
+                    instance: set.instance_of(i),
+                    image: set.picture(i),
                 }
             })
             .collect();
@@ -643,14 +967,14 @@ pub(crate) mod tests {
                 Some(&[2, 5]),
             )
             .unwrap();
-        assert_eq!(sub.alphabet_names(), ["alphabet00", "alphabet02"]);
+        assert_eq!(sub.group_names(), ["alphabet00", "alphabet02"]);
         assert_eq!((sub.num_classes(), sub.len()), (8, 16));
-        assert_eq!(sub.drawers(), [2, 5]);
+        assert_eq!(sub.instances(), [2, 5]);
         for image in 0..sub.len() {
             let class = set
-                .class_index(sub.character_name(sub.class_of(image)))
+                .class_index(sub.class_name(sub.class_of(image)))
                 .unwrap();
-            let original = set.image_of(class, sub.drawer_of(image)).unwrap();
+            let original = set.image_of(class, sub.instance_of(image)).unwrap();
             assert_eq!(sub.image(image), set.image(original));
         }
         assert_eq!(set.subset(None, None).unwrap(), set);
@@ -687,7 +1011,7 @@ pub(crate) mod tests {
             "{message}"
         );
         let message = set.subset(None, Some(&[1, 7])).unwrap_err().to_string();
-        assert!(message.contains("drawer \"7\""), "{message}");
+        assert!(message.contains("instance \"7\""), "{message}");
         assert!(set.subset(Some(&[]), None).is_err());
         assert!(set.subset(None, Some(&[])).is_err());
     }
@@ -695,25 +1019,25 @@ pub(crate) mod tests {
     #[test]
     fn bad_images_are_refused() {
         let good = LabeledImage {
-            alphabet: "A".into(),
-            character: "c".into(),
-            drawer: 1,
-            image: GrayImage::new(105, 105),
+            group: "A".into(),
+            class: "c".into(),
+            instance: 1,
+            image: GrayImage::new(105, 105).into(),
         };
         let message = ImageSet::from_images("d", [good.clone(), good.clone()])
             .unwrap_err()
             .to_string();
         assert!(
-            message.contains("drawer 1 of A/c appears twice"),
+            message.contains("instance 1 of A/c appears twice"),
             "{message}"
         );
         let zero = LabeledImage {
-            drawer: 0,
+            instance: 0,
             ..good.clone()
         };
         assert!(ImageSet::from_images("z", [zero]).is_err());
         let small = LabeledImage {
-            image: GrayImage::new(10, 105),
+            image: GrayImage::new(10, 105).into(),
             ..good.clone()
         };
         assert!(
@@ -723,7 +1047,7 @@ pub(crate) mod tests {
                 .contains("10×105")
         );
         let slash = LabeledImage {
-            alphabet: "A/B".into(),
+            group: "A/B".into(),
             ..good
         };
         assert!(ImageSet::from_images("n", [slash]).is_err());

@@ -1,26 +1,9 @@
-//! The one conversion from canonical images to network input: [`to_input`] for one image,
-//! `input_batch` for the `[B, 1, S, S]` tensor of several.
+//! The one conversion from canonical (ink-high grey) images to network input:
+//! [`to_input`], which [`InputSpec::to_input`](super::InputSpec::to_input) calls for grey
+//! pictures.
 
 use image::imageops::{self, FilterType};
-use image::{GrayImage, ImageBuffer, Luma};
-
-/// The network inputs of `images`, each converted with [`to_input`] to `side × side`:
-/// what every batcher, scorer and [`Siamese::embed_images`](crate::Siamese::embed_images)
-/// feeds the network.
-///
-/// # Shapes
-/// - output: `[images.len(), 1, side, side]`
-pub(crate) fn input_batch(
-    images: &[&GrayImage],
-    side: usize,
-    device: &burn::tensor::Device,
-) -> burn::tensor::Tensor<4> {
-    let pixels: Vec<f32> = images
-        .iter()
-        .flat_map(|image| to_input(image, side))
-        .collect();
-    crate::tensors::input_tensor(pixels, images.len(), side, device)
-}
+use image::{GrayImage, ImageBuffer, Luma, Pixel};
 
 /// Converts an ink-high image (ink 255, background 0) of any size to `size × size` floats
 /// in `[0, 1]` (ink 1.0), row-major: one `[1, S, S]` slice of a `[B, 1, S, S]` tensor.
@@ -49,22 +32,28 @@ pub(crate) fn input_batch(
 /// # Panics
 /// When `size` is 0 or the image is empty.
 pub fn to_input(image: &GrayImage, size: usize) -> Vec<f32> {
+    scaled_samples::<Luma<f32>>(image.as_raw(), image.dimensions(), size)
+}
+
+/// The 8-bit samples of an image of pixel type `P` (`Luma`, `Rgb`), `width × height`, as
+/// floats in `[0, 1]` resized to `size × size` as [`to_input`] resizes, still interleaved.
+///
+/// # Panics
+/// When `size` is 0 or the image is empty.
+pub(crate) fn scaled_samples<P: Pixel<Subpixel = f32> + 'static>(
+    raw: &[u8],
+    (width, height): (u32, u32),
+    size: usize,
+) -> Vec<f32> {
     assert!(size > 0, "input size must be positive");
-    assert!(
-        image.width() > 0 && image.height() > 0,
-        "cannot convert an empty image"
-    );
-    let scaled: Vec<f32> = image
-        .as_raw()
-        .iter()
-        .map(|&v| f32::from(v) / 255.0)
-        .collect();
-    if image.width() as usize == size && image.height() as usize == size {
+    assert!(width > 0 && height > 0, "cannot convert an empty image");
+    let scaled: Vec<f32> = raw.iter().map(|&v| f32::from(v) / 255.0).collect();
+    if width as usize == size && height as usize == size {
         return scaled;
     }
     let side = u32::try_from(size).expect("input size fits in u32");
-    let source: ImageBuffer<Luma<f32>, Vec<f32>> =
-        ImageBuffer::from_raw(image.width(), image.height(), scaled).expect("buffer matches size");
+    let source: ImageBuffer<P, Vec<f32>> =
+        ImageBuffer::from_raw(width, height, scaled).expect("buffer matches size");
     imageops::resize(&source, side, side, FilterType::Triangle)
         .into_raw()
         .into_iter()

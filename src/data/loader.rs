@@ -72,7 +72,7 @@ impl Part {
     /// # Errors
     /// [`Error::Layout`] naming `path` and the counts that differ.
     pub fn check(self, set: &ImageSet, path: &Path) -> Result<()> {
-        let found = (set.num_alphabets(), set.num_classes(), set.len());
+        let found = (set.num_groups(), set.num_classes(), set.len());
         let expected = (self.alphabets(), self.characters(), self.images());
         if found != expected {
             return Err(Error::Layout {
@@ -105,7 +105,7 @@ impl fmt::Display for Part {
 /// let background = omniglot.background()?; // about 1 s on 2 cores
 /// assert_eq!(background.len(), 19_280);
 /// let small = omniglot.load(Part::BackgroundSmall1)?;
-/// println!("{small}"); // images_background_small1: 5 alphabets, 136 characters, 2720 images
+/// println!("{small}"); // images_background_small1: 5 groups, 136 classes, 2720 images
 /// # Ok::<(), siamese::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -207,7 +207,7 @@ impl ImageSet {
     ///     page.save(character.join(format!("0001_{drawer:02}.png"))).unwrap();
     /// }
     /// let set = siamese::data::ImageSet::open(dir.path().join("toy"))?;
-    /// assert_eq!((set.name(), set.num_classes(), set.drawers()), ("toy", 1, &[1, 2][..]));
+    /// assert_eq!((set.name(), set.num_classes(), set.instances()), ("toy", 1, &[1, 2][..]));
     /// # Ok::<(), siamese::Error>(())
     /// ```
     ///
@@ -301,7 +301,7 @@ fn load(mut archive: Archive<'_>) -> Result<ImageSet> {
             source,
         })
         .collect();
-    ImageSet::from_entries(name, entries)
+    ImageSet::from_packed(name, entries)
 }
 
 /// A hint when a file beside the alphabets is one of the Omniglot zips.
@@ -321,7 +321,7 @@ fn zips_hint(file: &str) -> &'static str {
 struct Label {
     alphabet: String,
     character: String,
-    drawer: u8,
+    drawer: u32,
 }
 
 /// The folders seen, to catch empty ones: alphabet -> character -> images.
@@ -408,7 +408,7 @@ impl Tree {
 const EXPECTED: &str = "expected <Alphabet>/<character>/<id>_<drawer>.png";
 
 /// The drawer of a file called `<id>_<drawer>.png`.
-fn parse_drawer(file: &str) -> Option<u8> {
+fn parse_drawer(file: &str) -> Option<u32> {
     let stem = file
         .strip_suffix(".png")
         .or_else(|| file.strip_suffix(".PNG"))?;
@@ -417,7 +417,7 @@ fn parse_drawer(file: &str) -> Option<u8> {
     if !digits(id) || !digits(drawer) {
         return None;
     }
-    drawer.parse::<u8>().ok().filter(|&d| d > 0)
+    drawer.parse::<u8>().ok().filter(|&d| d > 0).map(u32::from)
 }
 
 #[cfg(test)]

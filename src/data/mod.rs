@@ -1,8 +1,18 @@
-//! Omniglot data: loading, splits, pair sampling, distortions and batching.
+//! Data: labelled picture sets (Omniglot's, or a folder of one's own), how a picture is
+//! prepared for a network, pair and grouped sampling, distortions and batching.
 //!
+//! - [`ImageSet`] is the index every sampler and episode speaks: **groups** (Omniglot's
+//!   alphabets), their **classes** (characters) and each class's **instances** (drawers,
+//!   vendors), over pictures stored at the size a network reads.
 //! - [`Omniglot`] finds the official zips (or their extracted folders) in one folder and
 //!   loads each [`Part`] into an [`ImageSet`]: every image decoded once, bit-packed in
 //!   memory, with its alphabet, character and drawer.
+//! - [`LabeledFolder`] reads your own pictures, a folder or zip laid out
+//!   `<group>/<class>/<picture>` or `<class>/<picture>`, in colour or grey, any size, into an
+//!   [`ImageSet`] prepared for a network's [`InputSpec`].
+//! - [`Preprocess`] is the rule that brings any picture to what a network reads, saved in
+//!   the network's configuration: [`Preprocess::Ink`] for handwriting (Omniglot),
+//!   [`Preprocess::Picture`] for icons, logos and photos.
 //! - [`ImageSet::subset`] keeps some alphabets and drawers: [`KOCH_TRAIN_DRAWERS`] and
 //!   friends give Koch's 12 / 4 / 4 drawer split, [`EVALUATION_RUN_ALPHABETS`] and
 //!   [`EVALUATION_OTHER_ALPHABETS`] the two halves of the evaluation set.
@@ -36,7 +46,9 @@
 //!
 //! # Pixel convention
 //!
-//! The whole crate uses one convention, the Omniglot PNG inverted: **ink is high,
+//! Pictures prepared with [`Preprocess::Picture`] keep their colours (`[0, 1]` in each
+//! channel of a `[B, C, S, S]` tensor, `C` = 1 or 3). Ink ([`Preprocess::Ink`], all of
+//! Omniglot) follows one convention, the Omniglot PNG inverted: **ink is high,
 //! background is 0**.
 //!
 //! - As an [`image::GrayImage`]: ink 255, background 0, at the native 105 × 105
@@ -48,8 +60,8 @@
 //! [`decode_image`] and [`ImageInput`] (what the matcher accepts) decode and end in it.
 //! Omniglot's own PNGs take the fast path [`decode_png`], with the same result.
 //! [`to_input`] is the one conversion from the first form to the second (resizing to `S`
-//! with a triangle filter when `S` is not the native size); training, evaluation and
-//! matching all use it.
+//! with a triangle filter when `S` is not the native size); [`InputSpec::to_input`], which
+//! training, evaluation and matching all use, calls it for grey pictures.
 
 mod batcher;
 mod budget;
@@ -58,6 +70,7 @@ mod decode;
 mod distortion;
 #[cfg(feature = "download")]
 mod download;
+mod folder;
 mod group_batcher;
 mod groups;
 mod image_set;
@@ -65,6 +78,7 @@ mod input;
 mod loader;
 mod location;
 mod pairs;
+mod preprocess;
 mod splits;
 
 pub use batcher::{PairBatch, PairBatcher};
@@ -78,16 +92,17 @@ pub use decode::{MAX_PNG_BYTES, decode_png};
 pub use distortion::{AffineDistortion, DistortionConfig};
 #[cfg(feature = "download")]
 pub use download::{DownloadConfig, OFFICIAL_URL, download, download_to_cache};
+pub use folder::LabeledFolder;
 pub use group_batcher::{GroupBatch, GroupBatcher};
 pub use groups::{GroupDataset, GroupDatasetConfig, GroupItem, GroupedBatchConfig, Pose};
 #[cfg(test)]
 pub(crate) use image_set::tests::toy_set;
 pub use image_set::{ImageSet, LabeledImage};
-pub(crate) use input::input_batch;
 pub use input::to_input;
 pub use loader::{Omniglot, Part};
 pub use location::{OMNIGLOT_DIR, cache_dir};
 pub use pairs::{PairDataset, PairDatasetConfig, PairIndices, PairItem};
+pub use preprocess::{InputSpec, Preprocess};
 pub use splits::{
     EVALUATION_OTHER_ALPHABETS, EVALUATION_RUN_ALPHABETS, KOCH_TEST_DRAWERS, KOCH_TRAIN_DRAWERS,
     KOCH_VALIDATION_DRAWERS,

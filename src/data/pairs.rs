@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -75,7 +75,7 @@ impl PairDatasetConfig {
                 "split",
                 format!(
                     "character {} of {} has {} image(s); same pairs need at least 2 per character",
-                    images.character_name(class),
+                    images.class_name(class),
                     images.name(),
                     images.images_of_class(class).len()
                 ),
@@ -93,13 +93,13 @@ impl PairDatasetConfig {
             }
             if self.same_alphabet_negatives
                 && let Some(a) =
-                    (0..images.num_alphabets()).find(|&a| images.classes_of_alphabet(a).len() < 2)
+                    (0..images.num_groups()).find(|&a| images.classes_of_group(a).len() < 2)
             {
                 return Err(Error::invalid(
                     "split",
                     format!(
                         "alphabet {} has one character; same-alphabet different pairs need two",
-                        images.alphabet_names()[a]
+                        images.group_names()[a]
                     ),
                 ));
             }
@@ -123,13 +123,14 @@ pub struct PairIndices {
     pub same: bool,
 }
 
-/// One pair of images, ink-high at the native 105 × 105 (distorted when configured).
+/// One pair of prepared pictures as the set stores them (Omniglot: ink-high at the native
+/// 105 × 105), distorted when configured.
 #[derive(Clone, Debug)]
 pub struct PairItem {
     /// The left image.
-    pub left: GrayImage,
+    pub left: DynamicImage,
     /// The right image.
-    pub right: GrayImage,
+    pub right: DynamicImage,
     /// Which images of the set these are, and whether they match.
     pub indices: PairIndices,
 }
@@ -151,8 +152,8 @@ pub struct PairItem {
 /// use siamese::data::PairDatasetConfig;
 ///
 /// # let images = ImageSet::from_images("toy", (0..4u8).flat_map(|c| (1..=3).map(move |d| LabeledImage {
-/// #     alphabet: "A".into(), character: format!("c{c}"), drawer: d,
-/// #     image: GrayImage::from_pixel(105, 105, Luma([0])),
+/// #     group: "A".into(), class: format!("c{c}"), instance: d,
+/// #     image: GrayImage::from_pixel(105, 105, Luma([0])).into(),
 /// # })))?;
 /// let pairs = PairDatasetConfig::evaluation()
 ///     .with_pairs_per_epoch(100)
@@ -229,7 +230,7 @@ impl PairDataset {
         }
         let first = rng.random_range(0..n_classes);
         let pool = if self.config.same_alphabet_negatives {
-            set.classes_of_alphabet(set.alphabet_of_class(first))
+            set.classes_of_group(set.group_of_class(first))
         } else {
             0..n_classes
         };
@@ -251,9 +252,11 @@ impl PairDataset {
         let mut rng = self.rng(epoch, index, 0);
         let indices = self.indices_with(epoch, index, &mut rng);
         let load = |image: usize, rng: &mut ChaCha8Rng| {
-            let image = self.images.image(image);
+            let image = self.images.picture(image);
             match &self.config.distortion {
-                Some(distortion) => distortion.distort(&image, rng),
+                Some(distortion) => {
+                    distortion.distort_picture(&image, self.images.preprocess().background(), rng)
+                }
                 None => image,
             }
         };
@@ -353,7 +356,7 @@ mod tests {
         let mut across = 0;
         for i in 0..500 {
             let p = pairs.indices(0, i);
-            assert_eq!(set.alphabet_of(p.left), set.alphabet_of(p.right));
+            assert_eq!(set.group_of(p.left), set.group_of(p.right));
             across += usize::from(!p.same);
         }
         assert!(across > 200);
@@ -361,7 +364,7 @@ mod tests {
         let free = dataset(PairDatasetConfig::evaluation().with_pairs_per_epoch(500));
         assert!((0..500).any(|i| {
             let p = free.indices(0, i);
-            free.images().alphabet_of(p.left) != free.images().alphabet_of(p.right)
+            free.images().group_of(p.left) != free.images().group_of(p.right)
         }));
     }
 

@@ -16,7 +16,7 @@
 //!     Some(&EVALUATION_OTHER_ALPHABETS),
 //!     Some(&KOCH_VALIDATION_DRAWERS),
 //! )?;
-//! assert_eq!(validation.num_alphabets(), 10);
+//! assert_eq!(validation.num_groups(), 10);
 //! # Ok::<(), siamese::Error>(())
 //! ```
 
@@ -49,13 +49,13 @@ pub const EVALUATION_OTHER_ALPHABETS: [&str; 10] = [
 ];
 
 /// Koch's training drawers: 12 of the 20 (here the first 12).
-pub const KOCH_TRAIN_DRAWERS: [u8; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+pub const KOCH_TRAIN_DRAWERS: [u32; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 /// Koch's validation drawers: 4 of the 20, disjoint from the others.
-pub const KOCH_VALIDATION_DRAWERS: [u8; 4] = [13, 14, 15, 16];
+pub const KOCH_VALIDATION_DRAWERS: [u32; 4] = [13, 14, 15, 16];
 
 /// Koch's test drawers: the last 4 of the 20.
-pub const KOCH_TEST_DRAWERS: [u8; 4] = [17, 18, 19, 20];
+pub const KOCH_TEST_DRAWERS: [u32; 4] = [17, 18, 19, 20];
 
 #[cfg(test)]
 mod tests {
@@ -70,12 +70,12 @@ mod tests {
         assert_eq!(other.len(), 10);
         assert!(runs.is_disjoint(&other));
 
-        let drawers: Vec<u8> = KOCH_TRAIN_DRAWERS
+        let drawers: Vec<u32> = KOCH_TRAIN_DRAWERS
             .iter()
             .chain(&KOCH_VALIDATION_DRAWERS)
             .chain(&KOCH_TEST_DRAWERS)
             .copied()
             .collect();
-        assert_eq!(drawers, (1..=20).collect::<Vec<u8>>());
+        assert_eq!(drawers, (1..=20).collect::<Vec<u32>>());
     }
 }

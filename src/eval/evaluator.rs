@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::aggregation::Aggregation;
@@ -60,7 +60,7 @@ impl EvaluatorConfig {
 /// use image::{GrayImage, Luma};
 /// use siamese::eval::{Episode, EvaluatorConfig, PixelNearestNeighbour};
 ///
-/// let image = |v: u8| Arc::new(GrayImage::from_pixel(4, 4, Luma([v])));
+/// let image = |v: u8| Arc::new(GrayImage::from_pixel(4, 4, Luma([v])).into());
 /// let episode = Episode::new(
 ///     vec![vec![image(0)], vec![image(200)]],
 ///     vec![image(10), image(190)],
@@ -183,7 +183,7 @@ fn argmax_first(values: impl Iterator<Item = f32>) -> usize {
 struct Group<'a> {
     episodes: &'a [Episode],
     /// Distinct images, in order of first appearance.
-    pool: Vec<&'a GrayImage>,
+    pool: Vec<&'a DynamicImage>,
     /// Per episode, indices into `pool`.
     ids: Vec<EpisodeIds>,
 }
@@ -199,9 +199,9 @@ impl<'a> Group<'a> {
     fn new(episodes: &'a [Episode]) -> Self {
         let mut pool = Vec::new();
         let mut index: HashMap<(u32, u32, &'a [u8]), usize> = HashMap::new();
-        let mut id = |image: &'a GrayImage| {
+        let mut id = |image: &'a DynamicImage| {
             *index
-                .entry((image.width(), image.height(), image.as_raw().as_slice()))
+                .entry((image.width(), image.height(), image.as_bytes()))
                 .or_insert_with(|| {
                     pool.push(image);
                     pool.len() - 1
@@ -326,11 +326,11 @@ mod tests {
     use super::*;
 
     /// Images whose first pixel is the class; the rest tells drawings apart.
-    fn drawing(class: u8, drawing: u8) -> Arc<GrayImage> {
-        let mut image = GrayImage::new(2, 1);
+    fn drawing(class: u8, drawing: u8) -> Arc<DynamicImage> {
+        let mut image = image::GrayImage::new(2, 1);
         image.put_pixel(0, 0, Luma([class]));
         image.put_pixel(1, 0, Luma([drawing]));
-        Arc::new(image)
+        Arc::new(image.into())
     }
 
     /// Knows the class from the first pixel; counts the images it embeds.
@@ -345,10 +345,10 @@ mod tests {
         fn name(&self) -> String {
             "oracle".into()
         }
-        fn embed(&self, images: &[&GrayImage]) -> Result<Vec<u8>> {
+        fn embed(&self, images: &[&DynamicImage]) -> Result<Vec<u8>> {
             self.embedded.set(self.embedded.get() + images.len());
             self.batches.borrow_mut().push(images.len());
-            Ok(images.iter().map(|i| i.get_pixel(0, 0).0[0]).collect())
+            Ok(images.iter().map(|i| i.as_bytes()[0]).collect())
         }
         fn concat(&self, batches: Vec<Vec<u8>>) -> Result<Vec<u8>> {
             Ok(batches.concat())
@@ -414,7 +414,7 @@ mod tests {
         fn name(&self) -> String {
             "fixed".into()
         }
-        fn embed(&self, _: &[&GrayImage]) -> Result<()> {
+        fn embed(&self, _: &[&DynamicImage]) -> Result<()> {
             Ok(())
         }
         fn concat(&self, _: Vec<()>) -> Result<()> {
@@ -477,7 +477,7 @@ mod tests {
             fn name(&self) -> String {
                 "short".into()
             }
-            fn embed(&self, _: &[&GrayImage]) -> Result<()> {
+            fn embed(&self, _: &[&DynamicImage]) -> Result<()> {
                 Ok(())
             }
             fn concat(&self, _: Vec<()>) -> Result<()> {

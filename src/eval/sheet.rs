@@ -5,7 +5,7 @@ use std::path::Path;
 use ab_glyph::{FontRef, PxScale};
 use burn::prelude::*;
 use image::imageops::{self, FilterType};
-use image::{GrayImage, Rgb, RgbImage};
+use image::{DynamicImage, Rgb, RgbImage};
 use imageproc::drawing::{draw_hollow_rect_mut, draw_text_mut};
 use imageproc::rect::Rect;
 
@@ -183,17 +183,27 @@ impl EpisodeSheet {
             })
     }
 
-    /// An ink-high image as dark strokes on white, scaled to the cell.
-    fn ink_on_paper(&self, image: &GrayImage) -> RgbImage {
-        let scaled = if image.width() == self.cell && image.height() == self.cell {
-            image.clone()
-        } else {
-            imageops::resize(image, self.cell, self.cell, FilterType::Triangle)
+    /// A picture scaled to the cell: a grey one is ink-high and drawn as dark strokes on
+    /// white, a colour one as it is.
+    fn ink_on_paper(&self, image: &DynamicImage) -> RgbImage {
+        let cell = self.cell;
+        let scale = |image: &DynamicImage| {
+            if image.width() == cell && image.height() == cell {
+                image.clone()
+            } else {
+                image.resize_exact(cell, cell, FilterType::Triangle)
+            }
         };
-        RgbImage::from_fn(self.cell, self.cell, |x, y| {
-            let v = 255 - scaled.get_pixel(x, y).0[0];
-            Rgb([v, v, v])
-        })
+        match image {
+            DynamicImage::ImageLuma8(_) => {
+                let scaled = scale(image).into_luma8();
+                RgbImage::from_fn(cell, cell, |x, y| {
+                    let v = 255 - scaled.get_pixel(x, y).0[0];
+                    Rgb([v, v, v])
+                })
+            }
+            _ => scale(image).into_rgb8(),
+        }
     }
 }
 
@@ -262,7 +272,8 @@ mod tests {
     use crate::eval::EpisodeOutcome;
 
     fn episode() -> Episode {
-        let image = |v: u8| Arc::new(GrayImage::from_pixel(105, 105, image::Luma([v])));
+        let image =
+            |v: u8| Arc::new(image::GrayImage::from_pixel(105, 105, image::Luma([v])).into());
         Episode::new(
             vec![vec![image(0)], vec![image(255)]],
             vec![image(255), image(0), image(255)],

@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 use rayon::prelude::*;
 
 use super::calibration::{self, Calibration};
 use super::folder;
 use super::gallery::{Gallery, Match, sigmoid};
 use super::gallery_file;
-use crate::data::ImageInput;
+use crate::data::{ImageInput, InputSpec};
 use crate::eval::Aggregation;
 use crate::tensors::{cat_batches, to_f32s};
 use crate::{Error, Result, Siamese};
@@ -55,6 +55,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 64;
 #[derive(Clone, Debug)]
 pub struct Matcher {
     model: Siamese,
+    /// What the network reads, and how every picture is prepared for it.
+    input: InputSpec,
     gallery: Gallery,
     aggregation: Aggregation,
     threshold: f32,
@@ -64,9 +66,11 @@ pub struct Matcher {
 impl Matcher {
     /// A matcher with an empty gallery, the network in evaluation mode on its own device,
     /// [`Aggregation::Mean`], a "same class" threshold of 0.5 and batches of
-    /// [`DEFAULT_BATCH_SIZE`] images.
+    /// [`DEFAULT_BATCH_SIZE`] images. Every picture it is given is prepared as the network
+    /// says ([`Siamese::input_spec`]): a network trained on colour pictures matches colour.
     pub fn new(model: Siamese) -> Self {
         Self {
+            input: model.input_spec(),
             model: model.valid(),
             gallery: Gallery::default(),
             aggregation: Aggregation::Mean,
@@ -168,11 +172,11 @@ impl Matcher {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an empty label, and what [`ImageInput::to_canonical`]
+    /// [`Error::InvalidArgument`] for an empty label, and what [`ImageInput::prepare_for`]
     /// returns for an image that cannot be read or has no pixels.
     pub fn add(&mut self, label: impl Into<String>, image: impl ImageInput) -> Result<()> {
         let label = checked_label(label.into())?;
-        let image = image.to_canonical()?;
+        let image = image.prepare_for(&self.input)?;
         let embeddings = self.embed(&[image]);
         self.gallery.push(vec![label], embeddings);
         Ok(())
@@ -216,7 +220,7 @@ impl Matcher {
         if labels.is_empty() {
             return Ok(0);
         }
-        let images = prepare_all(&images)?;
+        let images = prepare_all(&images, &self.input)?;
         let embeddings = self.embed(&images);
         self.gallery.push(labels, embeddings);
         Ok(images.len())
@@ -288,10 +292,10 @@ impl Matcher {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the gallery is empty, and what
-    /// [`ImageInput::to_canonical`] returns for the image.
+    /// [`ImageInput::prepare_for`] returns for the image.
     pub fn classify(&self, image: impl ImageInput) -> Result<Vec<Match>> {
         self.check_not_empty()?;
-        let query = image.to_canonical()?;
+        let query = image.prepare_for(&self.input)?;
         let mut rankings = self.rank(&[query])?;
         Ok(rankings.pop().expect("one query, one ranking"))
     }
@@ -349,7 +353,7 @@ impl Matcher {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let queries = prepare_all(images)?;
+        let queries = prepare_all(images, &self.input)?;
         self.rank(&queries)
     }
 
@@ -372,11 +376,11 @@ impl Matcher {
     /// ```
     ///
     /// # Errors
-    /// What [`ImageInput::to_canonical`] returns for either image.
+    /// What [`ImageInput::prepare_for`] returns for either image.
     pub fn verify(&self, a: impl ImageInput, b: impl ImageInput) -> Result<f32> {
-        let (a, b) = (a.to_canonical()?, b.to_canonical()?);
+        let (a, b) = (a.prepare_for(&self.input)?, b.prepare_for(&self.input)?);
         // Always embed the two in the same order, so that the result is exactly symmetric.
-        let pair = if a.as_raw() <= b.as_raw() {
+        let pair = if a.as_bytes() <= b.as_bytes() {
             [a, b]
         } else {
             [b, a]
@@ -426,7 +430,7 @@ impl Matcher {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when there is not at least one same-class and one
-    /// different-class pair, and what [`ImageInput::to_canonical`] returns for an image.
+    /// different-class pair, and what [`ImageInput::prepare_for`] returns for an image.
     /// The threshold is unchanged on error.
     pub fn calibrate<I: ImageInput + Sync>(
         &mut self,
@@ -440,7 +444,7 @@ impl Matcher {
             .map(|p| &p.0)
             .chain(pairs.iter().map(|p| &p.1))
             .collect();
-        let images = prepare_all(&images)?;
+        let images = prepare_all(&images, &self.input)?;
         let embeddings = self.embed(&images);
         let n = pairs.len();
         let logits = self.model.head.forward(
@@ -515,11 +519,11 @@ impl Matcher {
     ///
     /// # Shapes
     /// - output: `[images.len(), D]`
-    fn embed(&self, images: &[GrayImage]) -> Tensor<2> {
+    fn embed(&self, images: &[DynamicImage]) -> Tensor<2> {
         let batches = images
             .chunks(self.batch_size)
             .map(|chunk| {
-                let chunk: Vec<&GrayImage> = chunk.iter().collect();
+                let chunk: Vec<&DynamicImage> = chunk.iter().collect();
                 self.model
                     .embed_images(&chunk)
                     .expect("callers embed at least one image")
@@ -529,7 +533,7 @@ impl Matcher {
     }
 
     /// Rankings of canonical queries against the gallery (which must not be empty).
-    fn rank(&self, queries: &[GrayImage]) -> Result<Vec<Vec<Match>>> {
+    fn rank(&self, queries: &[DynamicImage]) -> Result<Vec<Vec<Match>>> {
         let supports = self
             .gallery
             .embeddings
@@ -566,11 +570,13 @@ fn checked_label(label: String) -> Result<String> {
     Ok(label)
 }
 
-/// Canonical forms of `images`, prepared in parallel; the first error in order wins, and
-/// an in-memory image's error says which one it was.
-fn prepare_all<I: ImageInput + Sync>(images: &[I]) -> Result<Vec<GrayImage>> {
-    let prepared: Vec<Result<GrayImage>> =
-        images.par_iter().map(ImageInput::to_canonical).collect();
+/// `images` prepared for `input` in parallel; the first error in order wins, and an
+/// in-memory image's error says which one it was.
+fn prepare_all<I: ImageInput + Sync>(images: &[I], input: &InputSpec) -> Result<Vec<DynamicImage>> {
+    let prepared: Vec<Result<DynamicImage>> = images
+        .par_iter()
+        .map(|image| image.prepare_for(input))
+        .collect();
     prepared
         .into_iter()
         .enumerate()
@@ -592,7 +598,7 @@ fn prepare_all<I: ImageInput + Sync>(images: &[I]) -> Result<Vec<GrayImage>> {
 mod tests {
     use super::*;
     use crate::SiameseConfig;
-    use image::Luma;
+    use image::{GrayImage, Luma};
 
     fn bar(x0: u32) -> GrayImage {
         GrayImage::from_fn(105, 105, |x, y| {

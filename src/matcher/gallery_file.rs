@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use image::{GrayImage, Luma};
+use image::{DynamicImage, GrayImage, Luma};
 use serde::{Deserialize, Serialize};
 
 use super::gallery::Gallery;
@@ -260,7 +260,7 @@ fn check_probe(path: &Path, header: &Header, probe: &[f32]) -> Result<()> {
 }
 
 /// Two fixed drawings whose embeddings fingerprint a network: a ring and a cross.
-pub(super) fn probe_images() -> Vec<GrayImage> {
+pub(super) fn probe_images() -> Vec<DynamicImage> {
     let ring = GrayImage::from_fn(105, 105, |x, y| {
         let (dx, dy) = (x as f32 - 52.0, y as f32 - 52.0);
         let r = (dx * dx + dy * dy).sqrt();
@@ -274,7 +274,7 @@ pub(super) fn probe_images() -> Vec<GrayImage> {
             0
         }])
     });
-    vec![ring, cross]
+    vec![ring.into(), cross.into()]
 }
 
 #[cfg(test)]

@@ -8,9 +8,13 @@
 //! and saves its gallery so that a service does not embed it again on start
 //! ([`Matcher::save`], [`Matcher::load`]).
 //!
-//! Images can be of any size, colour type and polarity: every image goes through
-//! [`prepare`](crate::data::prepare) (see [`ImageInput`](crate::data::ImageInput)), the same preprocessing as the
-//! training data's, then [`to_input`](crate::data::to_input).
+//! Images can be of any size and colour type: every image is prepared as the network's
+//! configuration says ([`Siamese::input_spec`](crate::Siamese::input_spec), see
+//! [`ImageInput`](crate::data::ImageInput)), the preprocessing its training data had, then
+//! converted with [`InputSpec::to_input`](crate::data::InputSpec::to_input). The shipped
+//! compact network reads ink on paper ([`Preprocess::Ink`](crate::data::Preprocess::Ink):
+//! any polarity); a network trained on colour pictures
+//! ([`Preprocess::Picture`](crate::data::Preprocess::Picture)) matches colour pictures.
 //!
 //! ```no_run
 //! use std::path::Path;

@@ -117,10 +117,11 @@ impl Siamese {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `batches` is empty or a batch is not
-    /// `[B, 1, S, S]` images of the network's input side `S` (naming the batch).
+    /// `[B, C, S, S]` images of the network's input channels `C` and side `S` (naming the
+    /// batch).
     ///
     /// # Shapes
-    /// - each batch: `[B, 1, S, S]`, B ≥ 2
+    /// - each batch: `[B, C, S, S]`, B ≥ 2
     pub fn refresh_batch_norm(
         self,
         batches: impl IntoIterator<Item = Tensor<4>>,
@@ -138,13 +139,14 @@ impl Siamese {
             .map(|block| block.norm.as_ref().map(|norm| norm.momentum))
             .collect();
         let side = model.config.encoder.input_size;
+        let c = model.config.encoder.in_channels();
         for (i, batch) in batches {
             let [b, channels, height, width] = batch.dims();
-            if b < 2 || [channels, height, width] != [1, side, side] {
+            if b < 2 || [channels, height, width] != [c, side, side] {
                 return Err(Error::invalid(
                     "batches",
                     format!(
-                        "batch {i} is [{b}, {channels}, {height}, {width}], not [B ≥ 2, 1, \
+                        "batch {i} is [{b}, {channels}, {height}, {width}], not [B ≥ 2, {c}, \
                          {side}, {side}]"
                     ),
                 ));

@@ -72,8 +72,11 @@ const MAX_PARAMETERS: usize = 1 << 28;
 /// [`EncoderConfig::compact`].
 #[derive(Config, Debug)]
 pub struct EncoderConfig {
-    /// Side of the square, single-channel input image in pixels.
+    /// Side of the square input image in pixels.
     pub input_size: usize,
+    /// Input channels: 1 (grey) or 3 (RGB); `None`, what a configuration written before
+    /// colour existed loads as, is 1.
+    pub channels: Option<usize>,
     /// Convolution blocks, input to output.
     pub blocks: Vec<ConvBlockConfig>,
     /// Width of the fully connected embedding layer; `None` uses the flattened conv features.
@@ -138,6 +141,11 @@ impl EncoderConfig {
         .with_bias_initializer(Initializer::Zeros)
     }
 
+    /// Input channels: 1 (grey) or 3 (RGB).
+    pub fn in_channels(&self) -> usize {
+        self.channels.unwrap_or(1)
+    }
+
     /// Side of the last feature map, channels, and the flattened width.
     fn conv_output(&self) -> Result<(usize, usize), String> {
         let mut side = self.input_size;
@@ -179,6 +187,15 @@ impl EncoderConfig {
         if self.input_size == 0 {
             return Err(crate::Error::invalid("input_size", "must be positive"));
         }
+        if !matches!(self.in_channels(), 1 | 3) {
+            return Err(crate::Error::invalid(
+                "channels",
+                format!(
+                    "{}: an encoder reads 1 (grey) or 3 (RGB)",
+                    self.in_channels()
+                ),
+            ));
+        }
         if self.blocks.iter().any(|b| b.channels == 0 || b.kernel == 0) {
             return Err(crate::Error::invalid(
                 "blocks",
@@ -212,7 +229,7 @@ impl EncoderConfig {
     /// Parameters and running statistics of the encoder, `None` past `usize`.
     fn parameter_count(&self) -> Option<usize> {
         let mut total = 0usize;
-        let mut in_channels = 1usize;
+        let mut in_channels = self.in_channels();
         for block in &self.blocks {
             let conv = in_channels
                 .checked_mul(block.channels)?
@@ -243,7 +260,7 @@ impl EncoderConfig {
         if let Err(e) = self.validate() {
             panic!("invalid EncoderConfig: {e}");
         }
-        let mut in_channels = 1;
+        let mut in_channels = self.in_channels();
         let blocks = self
             .blocks
             .iter()
@@ -287,6 +304,7 @@ impl EncoderConfig {
             fc,
             activation: self.activation,
             input_size: self.input_size,
+            channels: self.in_channels(),
         }
     }
 }
@@ -329,13 +347,16 @@ pub struct Encoder {
     pub activation: EmbeddingActivation,
     /// Side of the square input image.
     pub input_size: usize,
+    /// Input channels.
+    #[module(skip)]
+    pub channels: usize,
 }
 
 impl Encoder {
     /// Embeds a batch of images.
     ///
     /// # Shapes
-    /// - images: `[B, 1, S, S]` with `S` the configured input size
+    /// - images: `[B, C, S, S]` with `C`, `S` the configured channels and input size
     /// - output: `[B, D]`
     ///
     /// # Panics
@@ -343,8 +364,9 @@ impl Encoder {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let [_, channels, height, width] = images.dims();
         assert!(
-            channels == 1 && height == self.input_size && width == self.input_size,
-            "the encoder takes [B, 1, {s}, {s}] images, got [B, {channels}, {height}, {width}]",
+            channels == self.channels && height == self.input_size && width == self.input_size,
+            "the encoder takes [B, {c}, {s}, {s}] images, got [B, {channels}, {height}, {width}]",
+            c = self.channels,
             s = self.input_size
         );
         let mut x = images;

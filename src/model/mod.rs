@@ -12,6 +12,7 @@
 
 mod average;
 mod blocked_linear;
+mod colour;
 mod cpu_tensor;
 mod encoder;
 pub mod gemm_conv;

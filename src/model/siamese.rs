@@ -7,10 +7,11 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::sigmoid;
-use image::GrayImage;
+use image::DynamicImage;
 
 use super::encoder::{Encoder, EncoderConfig, KOCH_BIAS_INIT, KOCH_FC_INIT};
 use super::head::{L1DistanceHead, L1DistanceHeadConfig};
+use crate::data::{InputSpec, Preprocess};
 use crate::io::FileKind;
 use crate::{Error, Result};
 
@@ -31,6 +32,10 @@ pub struct SiameseConfig {
     /// Initializer of the head's bias (Koch: normal, mean 0.5, std 0.01).
     #[config(default = "KOCH_BIAS_INIT")]
     pub head_bias_initializer: Initializer,
+    /// How pictures are prepared for the network ([`Preprocess`]): the rule the trainer,
+    /// the evaluator and the matcher all follow. `None`, what a configuration written
+    /// before it existed loads as, is [`Preprocess::Ink`].
+    pub preprocess: Option<Preprocess>,
 }
 
 impl SiameseConfig {
@@ -42,6 +47,26 @@ impl SiameseConfig {
     /// The CPU-friendly network: [`EncoderConfig::compact`] and Koch's head.
     pub fn compact() -> Self {
         Self::new(EncoderConfig::compact())
+    }
+
+    /// The compact network for colour pictures: three input channels, pictures fitted on
+    /// a white background ([`Preprocess::picture`]).
+    pub fn compact_pictures() -> Self {
+        Self::new(EncoderConfig::compact().with_channels(Some(3)))
+            .with_preprocess(Some(Preprocess::picture()))
+    }
+
+    /// What the network reads: its channels, side and preprocessing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the encoder's channels or side are not a valid
+    /// input ([`InputSpec::new`]).
+    pub fn input_spec(&self) -> Result<InputSpec> {
+        InputSpec::new(
+            self.encoder.in_channels(),
+            self.encoder.input_size,
+            self.preprocess.clone().unwrap_or(Preprocess::Ink),
+        )
     }
 
     /// Reads a configuration from JSON (as [`Siamese::save`] writes it beside the weights),
@@ -61,6 +86,7 @@ impl SiameseConfig {
         let config: Self =
             serde_json::from_str(json).map_err(|e| format!("invalid configuration: {e}"))?;
         config.encoder.validate().map_err(|e| e.to_string())?;
+        config.input_spec().map_err(|e| e.to_string())?;
         Ok(config)
     }
 
@@ -115,6 +141,14 @@ impl Siamese {
         [self.config.encoder.input_size; 2]
     }
 
+    /// What the network reads, and how a picture is prepared for it: what the trainer, the
+    /// evaluator and the matcher take from it.
+    pub fn input_spec(&self) -> InputSpec {
+        self.config
+            .input_spec()
+            .expect("a network is built from a validated configuration")
+    }
+
     /// Width `D` of the embeddings.
     pub fn embedding_size(&self) -> usize {
         self.config.encoder.output_size()
@@ -124,7 +158,7 @@ impl Siamese {
     /// configured) sees the same statistics for both sides.
     ///
     /// # Shapes
-    /// - left, right: `[B, 1, S, S]`
+    /// - left, right: `[B, C, S, S]`
     /// - output: `[B, 1]` (logits; `sigmoid` gives the probability of "same class")
     pub fn forward(&self, left: Tensor<4>, right: Tensor<4>) -> Tensor<2> {
         let batch = left.dims()[0];
@@ -144,17 +178,17 @@ impl Siamese {
         self.head.bias.val().device()
     }
 
-    /// Embeds ink-high images (the [canonical form](crate::data::prepare), or any size:
-    /// each is resized to the network's input with [`to_input`](crate::data::to_input)) in
-    /// one batch on the network's device: the one way from images to the network.
+    /// Embeds prepared pictures ([`InputSpec::prepare`]; any size: each is resized to the
+    /// network's input with [`InputSpec::to_input`]) in one batch on the network's device:
+    /// the one way from pictures to the network.
     ///
     /// ```
-    /// use image::GrayImage;
+    /// use image::{DynamicImage, GrayImage};
     /// use siamese::SiameseConfig;
     ///
     /// let device = siamese::device::default_device()?;
     /// let model = SiameseConfig::compact().init(&device);
-    /// let images = [GrayImage::new(105, 105), GrayImage::new(30, 40)];
+    /// let images: [DynamicImage; 2] = [GrayImage::new(105, 105).into(), GrayImage::new(30, 40).into()];
     /// let embeddings = model.embed_images(&images.iter().collect::<Vec<_>>())?;
     /// assert_eq!(embeddings.dims(), [2, model.embedding_size()]);
     /// assert!(model.embed_images(&[]).is_err());
@@ -166,18 +200,17 @@ impl Siamese {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when `images` is empty.
-    pub fn embed_images(&self, images: &[&GrayImage]) -> Result<Tensor<2>> {
+    pub fn embed_images(&self, images: &[&DynamicImage]) -> Result<Tensor<2>> {
         if images.is_empty() {
             return Err(Error::invalid("images", "nothing to embed"));
         }
-        let [side, _] = self.input_shape();
-        Ok(self.embed(crate::data::input_batch(images, side, &self.device())))
+        Ok(self.embed(self.input_spec().batch(images, &self.device())))
     }
 
     /// Embeds a batch of images.
     ///
     /// # Shapes
-    /// - images: `[B, 1, S, S]`
+    /// - images: `[B, C, S, S]`
     /// - output: `[B, D]`
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
         self.encoder.forward(images)
@@ -186,7 +219,7 @@ impl Siamese {
     /// Probability that each pair shows the same class.
     ///
     /// # Shapes
-    /// - left, right: `[B, 1, S, S]`
+    /// - left, right: `[B, C, S, S]`
     /// - output: `[B]`
     pub fn score(&self, left: Tensor<4>, right: Tensor<4>) -> Tensor<1> {
         sigmoid(self.forward(left, right)).flatten(0, 1)
@@ -196,8 +229,8 @@ impl Siamese {
     /// once (`Q + S` encoder passes instead of `Q × S`).
     ///
     /// # Shapes
-    /// - queries: `[Q, 1, S, S]`
-    /// - supports: `[N, 1, S, S]`
+    /// - queries: `[Q, C, S, S]`
+    /// - supports: `[N, C, S, S]`
     /// - output: `[Q, N]`
     pub fn score_all(&self, queries: Tensor<4>, supports: Tensor<4>) -> Tensor<2> {
         sigmoid(
@@ -356,6 +389,26 @@ pub(crate) fn config_path(weights: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use burn::tensor::{Distribution, Tolerance};
+
+    /// Configurations saved before colour and preprocessing existed (the shipped ones
+    /// among them) load as one channel of ink; the new fields round-trip.
+    #[test]
+    fn old_configurations_load_as_ink_and_new_ones_round_trip() {
+        let shipped = SiameseConfig::parse(include_str!("../../weights/compact.json")).unwrap();
+        assert_eq!(shipped.preprocess, None);
+        assert_eq!(shipped.encoder.channels, None);
+        assert_eq!(shipped.input_spec().unwrap(), InputSpec::ink(52).unwrap());
+
+        let pictures = SiameseConfig::compact_pictures();
+        let back = SiameseConfig::parse(&pictures.to_string()).unwrap();
+        assert_eq!(back.preprocess, Some(Preprocess::picture()));
+        assert_eq!(back.input_spec().unwrap().channels(), 3);
+
+        let mut two = pictures.clone();
+        two.encoder.channels = Some(2);
+        let message = SiameseConfig::parse(&two.to_string()).unwrap_err();
+        assert!(message.contains("channels"), "{message}");
+    }
 
     #[test]
     fn koch_has_the_papers_parameter_count() {

@@ -97,8 +97,12 @@ impl Trainer {
     /// `device` (training uses `device.autodiff()`).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an invalid configuration, no validation episode, or
-    /// training images that cannot make pairs.
+    /// [`Error::InvalidArgument`] for an invalid configuration, no validation episode,
+    /// training images prepared otherwise than the network prepares pictures
+    /// ([`ImageSet::preprocess`] against [`SiameseConfig::preprocess`]), or training images
+    /// that cannot make pairs.
+    ///
+    /// [`SiameseConfig::preprocess`]: crate::SiameseConfig::preprocess
     pub fn new(
         config: TrainingConfig,
         train: impl Into<Arc<ImageSet>>,
@@ -109,10 +113,23 @@ impl Trainer {
         if validation.is_empty() {
             return Err(Error::invalid("validation", "no validation episode"));
         }
+        let train = train.into();
+        let input = config.model.input_spec()?;
+        if train.preprocess() != input.preprocess() {
+            return Err(Error::invalid(
+                "train",
+                format!(
+                    "{} holds pictures prepared as {:?}, but the network prepares them as                      {:?}: load the set with the network's input spec",
+                    train.name(),
+                    train.preprocess(),
+                    input.preprocess()
+                ),
+            ));
+        }
         let device = device.clone().without_autodiff();
         let trainer = Self {
             config,
-            train: train.into(),
+            train,
             validation,
             devices: vec![device.clone()],
             device,
@@ -373,9 +390,9 @@ impl Trainer {
     ) -> Result<TrainingOutcome> {
         let dir = self.output_dir();
         let dataset = self.dataset()?;
-        let input_size = self.config.model.encoder.input_size;
-        let batcher = PairBatcher::new(input_size)?;
-        let group_batcher = GroupBatcher::new(input_size)?;
+        let input = self.config.model.input_spec()?;
+        let batcher = PairBatcher::for_input(input.clone());
+        let group_batcher = GroupBatcher::for_input(input);
         let loss = self.config.loss();
         let steps = self.config.steps_per_epoch();
         let mut stopped_early = false;
@@ -417,7 +434,7 @@ impl Trainer {
                     self.devices.iter().map(|d| d.clone().autodiff()).collect()
                 };
                 let shares = shard_sizes(self.config.batch_size, producer_devices.len());
-                let dataset = &dataset;
+                let (dataset, batcher, group_batcher) = (&dataset, &batcher, &group_batcher);
                 scope.spawn(move || {
                     for step in first_step..steps {
                         let batch = match dataset {

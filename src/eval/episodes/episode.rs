@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use image::GrayImage;
+use image::DynamicImage;
 
 use crate::{Error, Result};
 
@@ -15,10 +15,12 @@ use crate::{Error, Result};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use image::GrayImage;
+/// use image::{DynamicImage, GrayImage};
 /// use siamese::eval::Episode;
 ///
-/// let image = |v: u8| Arc::new(GrayImage::from_pixel(4, 4, image::Luma([v])));
+/// let image = |v: u8| -> Arc<DynamicImage> {
+///     Arc::new(GrayImage::from_pixel(4, 4, image::Luma([v])).into())
+/// };
 /// // 2-way 1-shot, two queries.
 /// let episode = Episode::new(
 ///     vec![vec![image(0)], vec![image(255)]],
@@ -30,8 +32,8 @@ use crate::{Error, Result};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Episode {
-    supports: Vec<Vec<Arc<GrayImage>>>,
-    queries: Vec<Arc<GrayImage>>,
+    supports: Vec<Vec<Arc<DynamicImage>>>,
+    queries: Vec<Arc<DynamicImage>>,
     labels: Vec<usize>,
     class_names: Vec<String>,
 }
@@ -46,8 +48,8 @@ impl Episode {
     /// support image or another number than the first class, the labels and queries
     /// differ in number, or a label is not a class.
     pub fn new(
-        supports: Vec<Vec<Arc<GrayImage>>>,
-        queries: Vec<Arc<GrayImage>>,
+        supports: Vec<Vec<Arc<DynamicImage>>>,
+        queries: Vec<Arc<DynamicImage>>,
         labels: Vec<usize>,
     ) -> Result<Self> {
         let n_way = supports.len();
@@ -131,12 +133,12 @@ impl Episode {
     }
 
     /// Support images, `[class][shot]`.
-    pub fn supports(&self) -> &[Vec<Arc<GrayImage>>] {
+    pub fn supports(&self) -> &[Vec<Arc<DynamicImage>>] {
         &self.supports
     }
 
     /// Query images.
-    pub fn queries(&self) -> &[Arc<GrayImage>] {
+    pub fn queries(&self) -> &[Arc<DynamicImage>] {
         &self.queries
     }
 
@@ -155,8 +157,8 @@ impl Episode {
 mod tests {
     use super::*;
 
-    fn image() -> Arc<GrayImage> {
-        Arc::new(GrayImage::new(3, 3))
+    fn image() -> Arc<DynamicImage> {
+        Arc::new(image::GrayImage::new(3, 3).into())
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 use rand::SeedableRng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
@@ -62,9 +62,9 @@ impl KochProtocolConfig {
         if self.runs_per_alphabet == 0 {
             return Err(Error::invalid("runs_per_alphabet", "must be positive"));
         }
-        let alphabets = set.alphabet_indices(alphabets)?;
+        let alphabets = set.group_indices(alphabets)?;
         for &alphabet in &alphabets {
-            let characters = set.classes_of_alphabet(alphabet).len();
+            let characters = set.classes_of_group(alphabet).len();
             if self.n_way > characters {
                 return Err(Error::invalid(
                     "n_way",
@@ -72,7 +72,7 @@ impl KochProtocolConfig {
                         "{}-way trials need {} characters, but alphabet {} has {characters}",
                         self.n_way,
                         self.n_way,
-                        set.alphabet_names()[alphabet]
+                        set.group_names()[alphabet]
                     ),
                 ));
             }
@@ -82,14 +82,14 @@ impl KochProtocolConfig {
         let mut cache = HashMap::new();
         let mut episodes = Vec::with_capacity(alphabets.len() * self.runs_per_alphabet);
         for &alphabet in &alphabets {
-            let classes = set.classes_of_alphabet(alphabet);
+            let classes = set.classes_of_group(alphabet);
             for _ in 0..self.runs_per_alphabet {
                 let picked: Vec<usize> = index::sample(&mut rng, classes.len(), self.n_way)
                     .into_iter()
                     .map(|i| classes.start + i)
                     .collect();
-                let drawers: Vec<u8> = set
-                    .drawers()
+                let drawers: Vec<u32> = set
+                    .instances()
                     .iter()
                     .copied()
                     .filter(|&d| picked.iter().all(|&c| set.image_of(c, d).is_some()))
@@ -101,14 +101,14 @@ impl KochProtocolConfig {
                             "Koch's trials need two drawers, but only {drawers:?} drew all of \
                              the {} characters picked in alphabet {}",
                             self.n_way,
-                            set.alphabet_names()[alphabet]
+                            set.group_names()[alphabet]
                         ),
                     ));
                 }
                 let pair = index::sample(&mut rng, drawers.len(), 2);
                 let (query_drawer, support_drawer) =
                     (drawers[pair.index(0)], drawers[pair.index(1)]);
-                let mut image = |class: usize, drawer: u8| {
+                let mut image = |class: usize, drawer: u32| {
                     let id = set.image_of(class, drawer).expect("filtered above");
                     shared_image(set, &mut cache, id)
                 };
@@ -119,7 +119,7 @@ impl KochProtocolConfig {
                 let queries = picked.iter().map(|&c| image(c, query_drawer)).collect();
                 let names = picked
                     .iter()
-                    .map(|&c| set.character_name(c).to_string())
+                    .map(|&c| set.class_name(c).to_string())
                     .collect();
                 episodes.push(
                     Episode::new(supports, queries, (0..self.n_way).collect())?
@@ -134,12 +134,12 @@ impl KochProtocolConfig {
 /// Image `id` of `set`, decoded once per source call and shared between episodes.
 pub(super) fn shared_image(
     set: &ImageSet,
-    cache: &mut HashMap<usize, Arc<GrayImage>>,
+    cache: &mut HashMap<usize, Arc<DynamicImage>>,
     id: usize,
-) -> Arc<GrayImage> {
+) -> Arc<DynamicImage> {
     cache
         .entry(id)
-        .or_insert_with(|| Arc::new(set.image(id)))
+        .or_insert_with(|| Arc::new(set.picture(id)))
         .clone()
 }
 
@@ -151,18 +151,18 @@ pub(super) mod tests {
 
     /// `characters[a]` characters in alphabet `a` (named `alphabetA`), drawn by `drawers`.
     /// Each image has one ink pixel per (character, drawer), so images tell their labels.
-    pub(crate) fn toy_set(characters: &[usize], drawers: &[u8]) -> ImageSet {
+    pub(crate) fn toy_set(characters: &[usize], drawers: &[u32]) -> ImageSet {
         let mut images = Vec::new();
         for (a, &n) in characters.iter().enumerate() {
             for c in 0..n {
                 for &drawer in drawers {
-                    let mut image = GrayImage::new(105, 105);
-                    image.put_pixel(a as u32 * 30 + c as u32, u32::from(drawer), Luma([255]));
+                    let mut image = image::GrayImage::new(105, 105);
+                    image.put_pixel(a as u32 * 30 + c as u32, drawer, Luma([255]));
                     images.push(LabeledImage {
-                        alphabet: format!("alphabet{a}"),
-                        character: format!("character{:02}", c + 1),
-                        drawer,
-                        image,
+                        group: format!("alphabet{a}"),
+                        class: format!("character{:02}", c + 1),
+                        instance: drawer,
+                        image: image.into(),
                     });
                 }
             }
@@ -171,13 +171,15 @@ pub(super) mod tests {
     }
 
     /// (character name, drawer) of an image of `toy_set`.
-    pub(crate) fn label(set: &ImageSet, image: &GrayImage) -> (String, u8) {
+    pub(crate) fn label(set: &ImageSet, image: &DynamicImage) -> (String, u32) {
         let (x, y, _) = image
+            .as_luma8()
+            .unwrap()
             .enumerate_pixels()
             .find(|(_, _, p)| p.0[0] == 255)
             .unwrap();
         let class = set.class_index(&format!("alphabet{}/character{:02}", x / 30, x % 30 + 1));
-        (set.character_name(class.unwrap()).to_string(), y as u8)
+        (set.class_name(class.unwrap()).to_string(), y)
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use image::GrayImage;
+use image::DynamicImage;
 
 use super::episode::Episode;
 use crate::data::{OMNIGLOT_PNG, decode_png};
@@ -330,7 +330,7 @@ impl Source {
     }
 
     /// Decodes the image `name`, which `labels` lists.
-    fn image(&mut self, name: &str, labels: &Path) -> Result<Arc<GrayImage>> {
+    fn image(&mut self, name: &str, labels: &Path) -> Result<Arc<DynamicImage>> {
         let shown = self.display(name);
         let bytes = self.read(name, OMNIGLOT_PNG)?.ok_or_else(|| {
             layout(
@@ -338,7 +338,7 @@ impl Source {
                 format!("missing, but {} lists it", labels.display()),
             )
         })?;
-        Ok(Arc::new(decode_png(&bytes, shown)?))
+        Ok(Arc::new(decode_png(&bytes, shown)?.into()))
     }
 }
 
@@ -366,7 +366,7 @@ mod tests {
     use std::fs::File;
     use std::io::{Cursor, Read, Write};
 
-    use image::{ImageFormat, Luma};
+    use image::{GrayImage, ImageFormat, Luma};
     use zip::ZipArchive;
     use zip::write::SimpleFileOptions;
 
@@ -461,7 +461,8 @@ mod tests {
     }
 
     /// The x of the ink pixel of a decoded (ink-high) image.
-    fn ink_x(image: &GrayImage) -> u32 {
+    fn ink_x(image: &DynamicImage) -> u32 {
+        let image = image.as_luma8().unwrap();
         image
             .enumerate_pixels()
             .find(|(_, _, p)| p.0[0] == 255)
@@ -788,7 +789,7 @@ mod tests {
                             .iter()
                             .flatten()
                             .chain(episode.queries())
-                            .all(|image| image.dimensions() == (105, 105));
+                            .all(|image| (image.width(), image.height()) == (105, 105));
                     if !well_formed {
                         return Err(format!("read a malformed run: {:?}", episode.class_names()));
                     }

@@ -32,10 +32,10 @@ pub enum EpisodeScope {
 /// use siamese::eval::RandomEpisodesConfig;
 ///
 /// let images = (1..=4).flat_map(|c| (1..=6).map(move |drawer| LabeledImage {
-///     alphabet: "Toy".into(),
-///     character: format!("character{c:02}"),
-///     drawer,
-///     image: GrayImage::from_pixel(105, 105, Luma([c * 40 + drawer])),
+///     group: "Toy".into(),
+///     class: format!("character{c:02}"),
+///     instance: drawer,
+///     image: GrayImage::from_pixel(105, 105, Luma([(c * 40 + drawer) as u8])).into(),
 /// }));
 /// let set = ImageSet::from_images("toy", images)?;
 /// let episodes = RandomEpisodesConfig::new(3, 5).with_episodes(2).episodes(&set, None)?;
@@ -85,13 +85,13 @@ impl RandomEpisodesConfig {
                 return Err(Error::invalid(name, "must be positive"));
             }
         }
-        let alphabets = set.alphabet_indices(alphabets)?;
+        let alphabets = set.group_indices(alphabets)?;
         // The class pools episodes are drawn from.
         let pools: Vec<Vec<usize>> = match self.scope {
             EpisodeScope::WithinAlphabet => {
                 let largest = alphabets
                     .iter()
-                    .map(|&a| set.classes_of_alphabet(a).len())
+                    .map(|&a| set.classes_of_group(a).len())
                     .max()
                     .unwrap_or(0);
                 if self.n_way > largest {
@@ -106,14 +106,14 @@ impl RandomEpisodesConfig {
                 }
                 alphabets
                     .iter()
-                    .map(|&a| set.classes_of_alphabet(a).collect::<Vec<_>>())
+                    .map(|&a| set.classes_of_group(a).collect::<Vec<_>>())
                     .filter(|classes| classes.len() >= self.n_way)
                     .collect()
             }
             EpisodeScope::AcrossAlphabets => {
                 let all: Vec<usize> = alphabets
                     .iter()
-                    .flat_map(|&a| set.classes_of_alphabet(a))
+                    .flat_map(|&a| set.classes_of_group(a))
                     .collect();
                 if self.n_way > all.len() {
                     return Err(Error::invalid(
@@ -142,7 +142,7 @@ impl RandomEpisodesConfig {
                      character, but {} has {}",
                     self.k_shot,
                     self.queries_per_class,
-                    set.character_name(class),
+                    set.class_name(class),
                     set.images_of_class(class).len()
                 ),
             ));
@@ -171,7 +171,7 @@ impl RandomEpisodesConfig {
                 }
                 let names = classes
                     .iter()
-                    .map(|&c| set.character_name(c).to_string())
+                    .map(|&c| set.class_name(c).to_string())
                     .collect();
                 Episode::new(supports, queries, labels)?.with_class_names(names)
             })
@@ -203,7 +203,7 @@ mod tests {
             assert_ne!(alphabet, "alphabet2");
             for (class, name) in episode.class_names().iter().enumerate() {
                 assert!(name.starts_with(alphabet), "{name}");
-                let mut drawers: Vec<u8> = episode.supports()[class]
+                let mut drawers: Vec<u32> = episode.supports()[class]
                     .iter()
                     .map(|s| {
                         let (character, drawer) = label(&set, s);

@@ -1,6 +1,6 @@
 //! Lake's modified Hausdorff distance baseline.
 
-use image::GrayImage;
+use image::{DynamicImage, GrayImage};
 use rayon::prelude::*;
 
 use super::scorer::Scorer;
@@ -32,7 +32,7 @@ pub(crate) const INK_THRESHOLD: u8 = 128;
 /// let mut dot = GrayImage::new(5, 5);
 /// dot.put_pixel(1, 1, Luma([255]));
 /// let bar = GrayImage::from_fn(5, 5, |x, y| Luma([if y == 2 && x < 3 { 255 } else { 0 }]));
-/// let points = ModifiedHausdorff.embed(&[&dot, &bar])?;
+/// let points = ModifiedHausdorff.embed(&[&dot.into(), &bar.into()])?;
 /// let scores = ModifiedHausdorff.score(&points, &[0], &[0, 1])?;
 /// // dot to bar: 0; bar to dot: (1 + 0 + 1) / 3.
 /// assert_eq!(scores, vec![0.0, -2.0 / 3.0]);
@@ -179,10 +179,13 @@ impl Scorer for ModifiedHausdorff {
         "modified Hausdorff".into()
     }
 
-    fn embed(&self, images: &[&GrayImage]) -> Result<Self::Embeddings> {
+    fn embed(&self, images: &[&DynamicImage]) -> Result<Self::Embeddings> {
         Ok(images
             .par_iter()
-            .map(|image| InkPoints::of(image))
+            .map(|image| match image {
+                DynamicImage::ImageLuma8(grey) => InkPoints::of(grey),
+                other => InkPoints::of(&other.to_luma8()),
+            })
             .collect())
     }
 

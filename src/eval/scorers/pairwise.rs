@@ -1,10 +1,9 @@
 //! Koch's way of scoring: each (query, support) pair through the whole network.
 
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 
 use super::scorer::Scorer;
-use crate::data::input_batch;
 use crate::tensors::{cat_batches, index_tensor, to_f32s};
 use crate::{Result, Siamese};
 
@@ -44,19 +43,15 @@ impl PairwiseScorer {
 }
 
 impl Scorer for PairwiseScorer {
-    /// Network inputs `[B, 1, S, S]`, on the model's device.
+    /// Network inputs `[B, C, S, S]`, on the model's device.
     type Embeddings = Tensor<4>;
 
     fn name(&self) -> String {
         "siamese (pairwise)".into()
     }
 
-    fn embed(&self, images: &[&GrayImage]) -> Result<Tensor<4>> {
-        Ok(input_batch(
-            images,
-            self.model.input_shape()[0],
-            &self.device,
-        ))
+    fn embed(&self, images: &[&DynamicImage]) -> Result<Tensor<4>> {
+        Ok(self.model.input_spec().batch(images, &self.device))
     }
 
     fn concat(&self, batches: Vec<Tensor<4>>) -> Result<Tensor<4>> {

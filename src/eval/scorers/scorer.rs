@@ -1,6 +1,6 @@
 //! The one interface every way of scoring a query against a support goes through.
 
-use image::GrayImage;
+use image::DynamicImage;
 
 use crate::Result;
 
@@ -13,7 +13,7 @@ use crate::Result;
 /// the very same code.
 ///
 /// ```
-/// use image::GrayImage;
+/// use image::DynamicImage;
 /// use siamese::eval::Scorer;
 ///
 /// /// Scores by how close the amounts of ink are.
@@ -25,8 +25,8 @@ use crate::Result;
 ///     fn name(&self) -> String {
 ///         "ink amount".into()
 ///     }
-///     fn embed(&self, images: &[&GrayImage]) -> siamese::Result<Vec<f32>> {
-///         Ok(images.iter().map(|i| i.pixels().map(|p| p.0[0] as f32).sum()).collect())
+///     fn embed(&self, images: &[&DynamicImage]) -> siamese::Result<Vec<f32>> {
+///         Ok(images.iter().map(|i| i.as_bytes().iter().map(|&v| v as f32).sum()).collect())
 ///     }
 ///     fn concat(&self, batches: Vec<Vec<f32>>) -> siamese::Result<Vec<f32>> {
 ///         Ok(batches.concat())
@@ -51,7 +51,7 @@ pub trait Scorer {
     ///
     /// # Errors
     /// When an image cannot be used (the scorer's own reasons).
-    fn embed(&self, images: &[&GrayImage]) -> Result<Self::Embeddings>;
+    fn embed(&self, images: &[&DynamicImage]) -> Result<Self::Embeddings>;
 
     /// Joins the embeddings of consecutive batches, in order: image `i` of the result is
     /// image `i` of the batches laid end to end.

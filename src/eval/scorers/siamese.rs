@@ -1,7 +1,7 @@
 //! The Siamese network as a scorer: every image embedded once, all pairs scored by the head.
 
 use burn::prelude::*;
-use image::GrayImage;
+use image::DynamicImage;
 
 use super::scorer::Scorer;
 use crate::data::AffineDistortion;
@@ -22,7 +22,7 @@ use crate::{Result, Siamese};
 ///
 /// let device = siamese::device::default_device()?;
 /// let scorer = SiameseScorer::new(&SiameseConfig::compact().init(&device));
-/// let image = |v: u8| Arc::new(GrayImage::from_pixel(105, 105, Luma([v])));
+/// let image = |v: u8| Arc::new(GrayImage::from_pixel(105, 105, Luma([v])).into());
 /// let episode = Episode::new(vec![vec![image(0)], vec![image(255)]], vec![image(9)], vec![0])?;
 /// let result = EvaluatorConfig::new().init()?.evaluate(&scorer, &[episode])?;
 /// assert_eq!(result.total(), 1);
@@ -89,10 +89,14 @@ impl Scorer for SiameseScorer {
         }
     }
 
-    fn embed(&self, images: &[&GrayImage]) -> Result<Tensor<2>> {
+    fn embed(&self, images: &[&DynamicImage]) -> Result<Tensor<2>> {
         let mut sum = self.model.embed_images(images)?;
+        let background = self.model.input_spec().preprocess().background();
         for view in &self.views {
-            let distorted: Vec<GrayImage> = images.iter().map(|image| view.apply(image)).collect();
+            let distorted: Vec<DynamicImage> = images
+                .iter()
+                .map(|image| view.apply_picture(image, background))
+                .collect();
             sum = sum
                 + self
                     .model
@@ -128,10 +132,10 @@ mod tests {
     use crate::SiameseConfig;
     use crate::device_tests;
     use burn::tensor::Tolerance;
-    use image::Luma;
+    use image::{GrayImage, Luma};
 
     /// Ink-high 105 × 105 strokes, each in its own place.
-    fn drawings(n: u32) -> Vec<GrayImage> {
+    fn drawings(n: u32) -> Vec<DynamicImage> {
         (0..n)
             .map(|i| {
                 GrayImage::from_fn(105, 105, |x, y| {
@@ -139,6 +143,7 @@ mod tests {
                         (x as i32 - 30 - 10 * i as i32).abs() < 3 || (y == 40 + 5 * i && x > 20);
                     Luma([if on { 255 } else { 0 }])
                 })
+                .into()
             })
             .collect()
     }
@@ -154,7 +159,7 @@ mod tests {
         fn identity_views_change_nothing(device) {
             let model = SiameseConfig::compact().init(&device);
             let images = drawings(3);
-            let images: Vec<&GrayImage> = images.iter().collect();
+            let images: Vec<&DynamicImage> = images.iter().collect();
             let plain = SiameseScorer::new(&model).embed(&images).unwrap();
             let views = SiameseScorer::new(&model)
                 .with_views(vec![AffineDistortion::IDENTITY; 3])
@@ -166,9 +171,9 @@ mod tests {
         fn views_average_the_distorted_embeddings(device) {
             let model = SiameseConfig::compact().init(&device);
             let images = drawings(2);
-            let refs: Vec<&GrayImage> = images.iter().collect();
+            let refs: Vec<&DynamicImage> = images.iter().collect();
             let plain = SiameseScorer::new(&model);
-            let shifted: Vec<GrayImage> = images.iter().map(|i| shift(6.0).apply(i)).collect();
+            let shifted: Vec<DynamicImage> = images.iter().map(|i| shift(6.0).apply_picture(i, [0; 3])).collect();
             let expected = (plain.embed(&refs).unwrap()
                 + plain.embed(&shifted.iter().collect::<Vec<_>>()).unwrap())
                 .div_scalar(2.0);

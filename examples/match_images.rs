@@ -7,15 +7,17 @@
 //! ```
 //!
 //! The gallery folder holds one subfolder per class, named by its label, with any number
-//! of example images (any format the `image` crate reads, any size, dark strokes on light
-//! or the reverse). The query is one image or a folder of images. Without `--weights` it
-//! uses the compact network shipped with the crate.
+//! of example images (any format the `image` crate reads, any size). The query is one image
+//! or a folder of images. Every picture is prepared as the network says: the shipped
+//! compact network (the default without `--weights`) reads ink on paper (dark strokes on
+//! light or the reverse); a network trained by `train_folder` reads colour pictures.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
+use siamese::data::Preprocess;
 use siamese::eval::Aggregation;
 use siamese::matcher::{Matcher, image_files};
 use siamese::{Result, Siamese};
@@ -67,6 +69,19 @@ fn run(args: &Args) -> Result<()> {
             "the shipped compact network".to_string(),
         ),
     };
+    let input = model.input_spec();
+    println!(
+        "{source} reads {} channel{} of {}×{} pixels, prepared as {}",
+        input.channels(),
+        if input.channels() == 1 { "" } else { "s" },
+        input.side(),
+        input.side(),
+        match input.preprocess() {
+            Preprocess::Ink => "ink on paper".to_string(),
+            Preprocess::Picture { background } => format!("pictures on {background:?}"),
+            other => format!("{other:?}"),
+        }
+    );
     let aggregation = match args.aggregation {
         Combine::Mean => Aggregation::Mean,
         Combine::Max => Aggregation::Max,

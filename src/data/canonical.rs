@@ -6,7 +6,6 @@
 //! the [pixel convention](super#pixel-convention) here; [`to_input`](super::to_input)
 //! then turns it into network input.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Seek};
 use std::path::{Path, PathBuf};
 
@@ -152,27 +151,16 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<GrayImage> {
 /// Reads an image file as [`load_image`] does, bounded alike, and hands the decoded image
 /// to `finish` while its memory is still leased.
 pub(crate) fn load_with<T>(path: &Path, finish: impl FnOnce(&DynamicImage) -> T) -> Result<T> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
-    if metadata.is_file() {
-        // A regular file's length is its size: the decoder reads it as it goes.
-        let length = metadata.len();
-        crate::io::check_length(path, IMAGE_FILE, length)?;
-        let reader = image_reader(BufReader::new(file), path)?;
-        decode_from(
-            reader,
-            path,
-            |decoded| budget::lease(decoded + length),
-            finish,
-        )
-    } else {
-        // A device or pipe has no length to plan by: it holds the whole budget while its
-        // bytes are read.
-        let whole = budget::lease(u64::MAX);
-        let bytes = crate::io::read_bounded(path, IMAGE_FILE)?;
-        let reader = image_reader(Cursor::new(&bytes[..]), path)?;
-        decode_from(reader, path, |_| whole, finish)
-    }
+    // Only a regular file is opened (a pipe would block, a device never end); its length
+    // is its size, and the decoder reads it as it goes.
+    let (file, length) = crate::io::open_regular(path, IMAGE_FILE)?;
+    let reader = image_reader(BufReader::new(file), path)?;
+    decode_from(
+        reader,
+        path,
+        |decoded| budget::lease(decoded + length),
+        finish,
+    )
 }
 
 /// Decodes an image from memory (any format the `image` crate reads) and brings it to the
@@ -502,11 +490,16 @@ mod tests {
     }
 
     /// `match_images --query /dev/zero` used to read until the memory ran out: the size
-    /// check trusted `metadata().len()`, which is 0 for a device.
+    /// check trusted `metadata().len()`, which is 0 for a device. Only regular files are
+    /// opened now.
     #[cfg(target_os = "linux")]
     #[test]
-    fn an_endless_device_as_an_image_is_refused_at_the_bound() {
-        assert_refused_at_the_image_bound(load_image("/dev/zero"), "/dev/zero");
+    fn an_endless_device_as_an_image_is_refused_without_reading() {
+        let err = load_image("/dev/zero").unwrap_err().to_string();
+        assert!(
+            err.contains("/dev/zero") && err.contains("not a regular file"),
+            "{err}"
+        );
     }
 
     /// A regular file is checked by its length before the decoder reads anything.

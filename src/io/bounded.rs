@@ -1,11 +1,12 @@
 //! Reading a file that a user names, with a bound on the bytes its kind may have.
 //!
-//! A size from `metadata()` is no bound: it is 0 for a device or a pipe, and a link can
-//! point at `/dev/zero`. Every read of a user-named file goes through [`read_bounded`],
-//! which stops one byte past the limit of its [`FileKind`] whatever the file is. The one
-//! exception is an image that is a regular file: its length is its size, so
-//! [`load_image`](crate::data::load_image) checks that and lets the decoder read the file
-//! as it goes, without a copy in memory.
+//! Only regular files are opened ([`open_regular`]): a pipe blocks `open` until a writer
+//! comes, and a device (`/dev/zero`) never ends, so both are refused by name from their
+//! metadata, before anything is opened or read. A regular file's length is its size: one
+//! past its kind's limit is refused from the metadata too. [`read_bounded`] still stops one
+//! byte past the limit, should the file grow while it is read.
+//! [`load_image`](crate::data::load_image) opens its file the same way and lets the
+//! decoder read it as it goes, without a copy in memory.
 
 use std::fs::File;
 use std::io::Read;
@@ -43,7 +44,7 @@ impl FileKind {
 /// [`Error::Io`] naming the file when it cannot be opened or read;
 /// [`Error::TooLarge`] naming it, the limit and the kind when it has more bytes.
 pub(crate) fn read_bounded(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
-    let bytes = read_up_to(path, kind.limit())?;
+    let bytes = read_up_to(path, kind)?;
     check_length(path, kind, bytes.len() as u64)?;
     Ok(bytes)
 }
@@ -68,15 +69,43 @@ pub(crate) fn check_length(path: &Path, kind: FileKind, length: u64) -> Result<(
 ///
 /// # Errors
 /// [`Error::Io`] naming the file when it cannot be opened or read.
-fn read_up_to(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    // The size of a regular file sizes the buffer; a device or pipe says 0.
-    let hint = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
-    let mut bytes = Vec::with_capacity(hint as usize);
+fn read_up_to(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
+    let limit = kind.limit();
+    let (file, length) = open_regular(path, kind)?;
+    let mut bytes = Vec::with_capacity(length.min(limit) as usize);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(path, e))?;
     Ok(bytes)
+}
+
+/// Opens `path` for reading if it is a regular file (a link to one included) of at most the
+/// limit of `kind`, judged from its metadata before it is opened; returns the file and its
+/// length.
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it is missing, cannot be opened, or is not a regular
+/// file (a folder, a pipe, a socket, a device); [`Error::TooLarge`] when it is longer than
+/// `kind` allows.
+pub(crate) fn open_regular(path: &Path, kind: FileKind) -> Result<(File, u64)> {
+    let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !metadata.is_file() {
+        let what = if metadata.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a pipe, a socket or a device)"
+        };
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("is {what}, not {}: refused without reading it", kind.name),
+            ),
+        ));
+    }
+    check_length(path, kind, metadata.len())?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok((file, metadata.len()))
 }
 
 /// [`read_bounded`] as UTF-8 text.
@@ -122,21 +151,56 @@ mod tests {
         );
     }
 
-    /// A device reports a size of 0 and never ends: the bound still holds.
+    /// A device reports a size of 0 and never ends: it is refused before it is read.
     #[cfg(target_os = "linux")]
     #[test]
-    fn an_endless_device_is_refused_at_the_limit() {
+    fn an_endless_device_is_refused_without_reading() {
         let err = read_bounded(Path::new("/dev/zero"), CONFIG).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
         assert!(
-            matches!(
-                err,
-                Error::TooLarge {
-                    limit: 1_048_576,
-                    ..
-                }
-            ),
+            err.to_string().contains("/dev/zero") && err.to_string().contains("not a regular file"),
             "{err}"
         );
+        let folder = tempfile::tempdir().unwrap();
+        let err = read_bounded(folder.path(), CONFIG).unwrap_err().to_string();
+        assert!(err.contains("is a folder"), "{err}");
+    }
+
+    /// A named pipe used to block `open` forever, waiting for a writer.
+    #[cfg(unix)]
+    #[test]
+    fn a_named_pipe_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipe = dir.path().join("query.png");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let path = pipe.clone();
+        std::thread::spawn(move || sender.send(read_bounded(&path, CONFIG).map(|_| ())));
+        let result = receiver
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a pipe must not wait for a writer");
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("query.png") && err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+
+    /// A sparse file far past the limit is refused from its length, not read up to it.
+    #[test]
+    fn a_file_past_the_limit_is_refused_from_its_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.bpk");
+        std::fs::File::create(&path)
+            .unwrap()
+            .set_len(1 << 40)
+            .unwrap();
+        let err = read_bounded(&path, CONFIG).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
     }
 
     #[test]

@@ -7,5 +7,5 @@ mod bounded;
 mod write;
 
 pub(crate) use archive::{Archive, list_folder};
-pub(crate) use bounded::{FileKind, check_length, read_bounded, read_text};
+pub(crate) use bounded::{FileKind, open_regular, read_bounded, read_text};
 pub(crate) use write::write_atomically;

@@ -203,12 +203,36 @@ fn image_reader<R: BufRead + Seek>(inner: R, source: &Path) -> Result<ImageReade
     let reader = reader
         .with_guessed_format()
         .map_err(|e| fail(format!("cannot be read: {e}")))?;
-    if reader.format().is_none() {
+    let Some(format) = reader.format() else {
         return Err(fail(
             "is not in an image format the `image` crate reads".into(),
         ));
+    };
+    if format == ImageFormat::Jpeg {
+        // The JPEG decoder fills a picture whose data ends early with grey: refuse it.
+        let mut inner = reader.into_inner();
+        if !ends_like_a_jpeg(&mut inner).map_err(|e| fail(format!("cannot be read: {e}")))? {
+            return Err(fail(
+                "ends early: no JPEG end-of-image marker (a truncated file)".into(),
+            ));
+        }
+        return Ok(ImageReader::with_format(inner, format));
     }
     Ok(reader)
+}
+
+/// Whether the last 64 KiB of a JPEG hold its end-of-image marker (`FF D9`; the marker
+/// cannot occur inside entropy-coded data, where `FF` is always followed by `00`), leaving
+/// the reader at its start.
+fn ends_like_a_jpeg<R: BufRead + Seek>(inner: &mut R) -> std::io::Result<bool> {
+    use std::io::{Read, SeekFrom};
+    let length = inner.seek(SeekFrom::End(0))?;
+    let tail = length.min(64 << 10);
+    inner.seek(SeekFrom::End(-(tail as i64)))?;
+    let mut bytes = Vec::with_capacity(tail as usize);
+    inner.by_ref().take(tail).read_to_end(&mut bytes)?;
+    inner.seek(SeekFrom::Start(0))?;
+    Ok(bytes.windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Reads the header, checks the size, takes a [`budget::Lease`] for the decoded bytes
@@ -528,6 +552,37 @@ mod tests {
         let mut out = image.clone();
         out.iter_mut().for_each(|v| *v = 255 - *v);
         out
+    }
+
+    /// A JPEG cut at half its length used to decode, its missing half filled in, and a
+    /// query made of it was matched with confidence.
+    #[test]
+    fn a_truncated_jpeg_is_refused() {
+        let page = GrayImage::from_fn(200, 160, |x, y| Luma([((x * 7 + y * 3) % 256) as u8]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&page)
+            .unwrap();
+        assert!(decode_image(&jpeg, "whole.jpg").is_ok());
+        for cut in [jpeg.len() / 2, jpeg.len() - 2, jpeg.len() / 10] {
+            let message = decode_image(&jpeg[..cut], "cut.jpg")
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("cut.jpg"), "{message}");
+        }
+        let message = decode_image(&jpeg[..jpeg.len() / 2], "cut.jpg")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("ends early"), "{message}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.jpg");
+        std::fs::write(&path, &jpeg[..jpeg.len() / 2]).unwrap();
+        assert!(
+            load_image(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("ends early")
+        );
     }
 
     #[test]

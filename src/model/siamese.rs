@@ -296,7 +296,8 @@ impl Siamese {
             ModuleRecord::from_bytes(bytes).map_err(|e| format!("unreadable weights: {e}"))?;
         let model = fresh
             .try_load_record(record)
-            .map_err(|e| format!("weights do not match the configuration: {e}"))?;
+            .map_err(|e| format!("weights do not match the configuration: {e}"))?
+            .map(&mut ToF32);
         let mut check = ParamCheck {
             check_values: true,
             ..ParamCheck::default()
@@ -330,6 +331,25 @@ fn check_float_tensors(
             t.name, t.dtype
         )),
         None => Ok(()),
+    }
+}
+
+/// Brings every float tensor to 32 bits: a weights file may store some as F64, F16 or
+/// BF16, which Burn loads as they are and then refuses to multiply with 32-bit inputs.
+struct ToF32;
+
+impl burn::module::ModuleMapper for ToF32 {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        param.map(|t| {
+            if t.dtype() == burn::tensor::DType::F32 {
+                t
+            } else {
+                t.cast(burn::tensor::FloatDType::F32)
+            }
+        })
     }
 }
 
@@ -389,6 +409,39 @@ pub(crate) fn config_path(weights: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use burn::tensor::{Distribution, Tolerance};
+
+    /// Weights stored as F64, F16 or BF16 used to load, then panic in the first matrix
+    /// product ("dtype mismatch"): they are brought to F32 on load.
+    #[test]
+    fn weights_of_other_float_types_load_as_32_bit_floats() {
+        use burn::tensor::FloatDType;
+        let device = crate::device::default_device().unwrap();
+        let model = crate::testing::tiny_siamese().init(&device).valid();
+        let (a, b) = (
+            Tensor::<4>::random([3, 1, 8, 8], Distribution::Default, &device),
+            Tensor::<4>::random([3, 1, 8, 8], Distribution::Default, &device),
+        );
+        let expected = model.score(a.clone(), b.clone());
+        let dir = tempfile::tempdir().unwrap();
+        for (dtype, tolerance) in [
+            (FloatDType::F64, 1e-6),
+            (FloatDType::F16, 1e-2),
+            (FloatDType::BF16, 5e-2),
+        ] {
+            let mut other = model.clone();
+            other.head.weight = other.head.weight.map(|t| t.cast(dtype));
+            let conv = &mut other.encoder.blocks[0].conv;
+            conv.weight = conv.weight.clone().map(|t| t.cast(dtype));
+            let path = dir.path().join("weights.bpk");
+            other.save(&path).unwrap();
+            let loaded = Siamese::load(&path, &device).unwrap();
+            assert_eq!(loaded.head.weight.val().dtype(), burn::tensor::DType::F32);
+            loaded
+                .score(a.clone(), b.clone())
+                .into_data()
+                .assert_approx_eq::<f32>(&expected.to_data(), Tolerance::absolute(tolerance));
+        }
+    }
 
     /// Configurations saved before colour and preprocessing existed (the shipped ones
     /// among them) load as one channel of ink; the new fields round-trip.

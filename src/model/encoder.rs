@@ -227,7 +227,7 @@ impl EncoderConfig {
     }
 
     /// Parameters and running statistics of the encoder, `None` past `usize`.
-    fn parameter_count(&self) -> Option<usize> {
+    pub(crate) fn parameter_count(&self) -> Option<usize> {
         let mut total = 0usize;
         let mut in_channels = self.in_channels();
         for block in &self.blocks {

@@ -56,6 +56,19 @@ impl SiameseConfig {
             .with_preprocess(Some(Preprocess::picture()))
     }
 
+    /// A weights file of this configuration: at most 8 bytes a parameter and statistic (all
+    /// stored as `f64`) and 1 MiB of names and headers, within [`WEIGHTS`].
+    fn weights_kind(&self) -> FileKind {
+        let values = self.encoder.parameter_count().unwrap_or(usize::MAX / 8) as u64
+            + self.encoder.output_size() as u64
+            + 1;
+        let bound = values.saturating_mul(8).saturating_add(1 << 20);
+        FileKind::new(
+            "a weights file of this configuration",
+            bound.min(WEIGHTS.limit()),
+        )
+    }
+
     /// What the network reads: its channels, side and preprocessing.
     ///
     /// # Errors
@@ -265,9 +278,12 @@ impl Siamese {
     /// tensors at fault).
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        // The weights first, so that a missing .bpk is reported as such, not as its .json.
-        let weights = crate::io::read_bounded(path, WEIGHTS)?;
+        // The weights first, so that a missing .bpk is reported as such, not as its .json;
+        // then the configuration, which says how large the weights can be: a file longer
+        // than that is refused from its length, before any of it is read.
+        crate::io::open_regular(path, WEIGHTS)?;
         let config = SiameseConfig::read(config_path(path))?;
+        let weights = crate::io::read_bounded(path, config.weights_kind())?;
         Self::assemble(&config, weights, device).map_err(|reason| Error::checkpoint(path, reason))
     }
 
@@ -409,6 +425,22 @@ pub(crate) fn config_path(weights: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use burn::tensor::{Distribution, Tolerance};
+
+    /// A weights file far larger than its configuration needs (1000 MiB of zeros for the
+    /// compact network used to be read and copied before its header was checked) is
+    /// refused from its length.
+    #[test]
+    fn weights_longer_than_the_configuration_needs_are_refused_unread() {
+        let device = crate::device::default_device().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bpk");
+        SiameseConfig::compact().init(&device).save(&path).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(1000 << 20).unwrap(); // sparse: no disk used
+        let err = Siamese::load(&path, &device).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err:?}");
+        assert!(err.to_string().contains("of this configuration"), "{err}");
+    }
 
     /// Weights stored as F64, F16 or BF16 used to load, then panic in the first matrix
     /// product ("dtype mismatch"): they are brought to F32 on load.

@@ -64,9 +64,13 @@ pub enum EmbeddingActivation {
 /// Largest input side an encoder may take.
 const MAX_INPUT_SIZE: usize = 1024;
 
-/// Most parameters an encoder may have: the 1 GiB of `f32`s a weights file may hold
-/// (Koch's network has 38.9 M).
+/// Most parameters an encoder (with the head it feeds) may have: the 1 GiB of `f32`s a
+/// weights file may hold (Koch's network has 38.9 M).
 const MAX_PARAMETERS: usize = 1 << 28;
+
+/// Most bytes one image's feature maps may take (Koch's network: about 7 MiB). A batch
+/// multiplies it; a configuration read from a file cannot ask for more at batch 1.
+const MAX_ACTIVATION_BYTES: u64 = 256 << 20;
 
 /// Configuration of an [`Encoder`]. Start from [`EncoderConfig::koch`] or
 /// [`EncoderConfig::compact`].
@@ -213,17 +217,61 @@ impl EncoderConfig {
         }
         self.conv_output()
             .map_err(|reason| crate::Error::invalid("blocks", reason))?;
-        match self.parameter_count() {
-            Some(n) if n <= MAX_PARAMETERS => Ok(()),
-            count => Err(crate::Error::invalid(
-                "blocks",
-                format!(
-                    "the encoder would have {} parameters, more than the {MAX_PARAMETERS} that \
-                     a weights file can hold",
-                    count.map_or("over 2^64".to_string(), |n| n.to_string())
-                ),
-            )),
+        // The head weighs every embedding feature: count it with the encoder.
+        let head = self
+            .conv_output()
+            .ok()
+            .and_then(|(side, channels)| match self.embedding {
+                Some(width) => Some(width),
+                None => side.checked_mul(side)?.checked_mul(channels),
+            });
+        match self
+            .parameter_count()
+            .zip(head)
+            .and_then(|(n, head)| n.checked_add(head))
+        {
+            Some(n) if n <= MAX_PARAMETERS => {}
+            count => {
+                return Err(crate::Error::invalid(
+                    "blocks",
+                    format!(
+                        "the encoder would have {} parameters, more than the {MAX_PARAMETERS} \
+                         that a weights file can hold",
+                        count.map_or("over 2^64".to_string(), |n| n.to_string())
+                    ),
+                ));
+            }
         }
+        match self.activation_bytes() {
+            Some(bytes) if bytes <= MAX_ACTIVATION_BYTES => {}
+            bytes => {
+                return Err(crate::Error::invalid(
+                    "blocks",
+                    format!(
+                        "one image's feature maps would take {} MiB, more than the {} MiB a \
+                         network may ask for",
+                        bytes.map_or("over 2^44".to_string(), |b| (b >> 20).to_string()),
+                        MAX_ACTIVATION_BYTES >> 20
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of one image's feature maps, every block's convolution output (and its pooled
+    /// copy) in `f32`, `None` past `u64`.
+    fn activation_bytes(&self) -> Option<u64> {
+        let mut side = self.input_size as u64;
+        let mut total = (self.in_channels() as u64).checked_mul(side.checked_pow(2)?)?;
+        for block in &self.blocks {
+            let padded = side.checked_add((block.padding as u64).checked_mul(2)?)?;
+            let conv = padded.checked_sub(block.kernel as u64)? + 1;
+            let maps = (block.channels as u64).checked_mul(conv.checked_pow(2)?)?;
+            total = total.checked_add(maps.checked_mul(if block.pool { 2 } else { 1 })?)?;
+            side = if block.pool { conv / 2 } else { conv };
+        }
+        total.checked_mul(4)
     }
 
     /// Parameters and running statistics of the encoder, `None` past `usize`.
@@ -511,6 +559,23 @@ mod tests {
                 .to_string()
                 .contains("larger than 1024")
         );
+        // The hostile-input round of issue 34: 4,096 channels of 1,024² and no embedding
+        // passed, and the head's 2^32 weights aborted the process.
+        let absurd = EncoderConfig::new(1024, vec![ConvBlockConfig::new(4096, 1).with_pool(false)])
+            .with_embedding(None);
+        let message = absurd.validate().unwrap_err().to_string();
+        assert!(message.contains("parameters"), "{message}");
+        // Few parameters, feature maps too large: 64 maps of 1,024² (and their pooled copies)
+        // take 384 MiB for one image.
+        let wide = EncoderConfig::new(
+            1024,
+            vec![
+                ConvBlockConfig::new(64, 1),
+                ConvBlockConfig::new(1, 512).with_pool(false),
+            ],
+        );
+        let message = wide.validate().unwrap_err().to_string();
+        assert!(message.contains("feature maps would take"), "{message}");
         assert!(EncoderConfig::koch().validate().is_ok());
         assert!(EncoderConfig::compact().validate().is_ok());
     }

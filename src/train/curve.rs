@@ -45,17 +45,29 @@ pub fn plot_learning_curve(history: &[EpochRecord], title: &str, path: &Path) ->
             .map_err(|e| draw_error(e.to_string()))?;
         let (left, right) = root.split_horizontally(width / 2);
         let last = history.last().map(|r| r.epoch).unwrap_or(0) as f64 + 1.0;
-        let max_loss = history.iter().map(|r| r.train_loss).fold(0.0, f64::max) * 1.1;
+        // Infinite and NaN values (a diverged run) are left out of the axes and the
+        // curves: a range to infinity never finishes its ticks.
+        let max_loss = history
+            .iter()
+            .map(|r| r.train_loss)
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
+        let max_loss = if (max_loss * 1.1).is_finite() {
+            max_loss * 1.1
+        } else {
+            max_loss
+        };
         let points = |f: fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {
             history
                 .iter()
                 .map(|r| (r.epoch as f64 + 1.0, f(r)))
+                .filter(|(_, y)| y.is_finite())
                 .collect()
         };
         let panels = [
             (
                 &left,
-                "training loss (BCE)",
+                "training loss",
                 max_loss.max(1e-3),
                 points(|r| r.train_loss),
                 BLUE,
@@ -123,5 +135,19 @@ mod tests {
             "the accuracy curve is missing ({red} red pixels)"
         );
         assert!(plot_learning_curve(&[], "empty", &path).is_err());
+    }
+
+    /// A history holding an infinite loss used to spin forever drawing the axes.
+    #[test]
+    fn histories_with_infinite_or_nan_values_still_plot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("curve.png");
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e308, f64::MAX] {
+            let mut records = history();
+            records[1].train_loss = bad;
+            records[0].val_accuracy = bad;
+            plot_learning_curve(&records, "diverged", &path).unwrap();
+            assert_eq!(image::open(&path).unwrap().width(), 1200);
+        }
     }
 }

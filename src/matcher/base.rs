@@ -562,10 +562,17 @@ impl Matcher {
     }
 }
 
-/// A label, refused when empty.
+/// A label, refused when empty or holding a control character (a newline in a label would
+/// forge a line of whatever prints it).
 fn checked_label(label: String) -> Result<String> {
     if label.is_empty() {
         return Err(Error::invalid("label", "is empty"));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "label",
+            format!("{label:?} holds a control character"),
+        ));
     }
     Ok(label)
 }
@@ -604,6 +611,19 @@ mod tests {
         GrayImage::from_fn(105, 105, |x, y| {
             Luma([if x.abs_diff(x0) < 3 && y > 20 { 255 } else { 0 }])
         })
+    }
+
+    /// A label holding a newline used to forge a line of `match_images`'s output.
+    #[test]
+    fn labels_with_control_characters_are_refused() {
+        let device = crate::device::default_device().unwrap();
+        let mut matcher = Matcher::new(crate::testing::tiny_siamese().init(&device));
+        for label in ["a\nb", "tab\there", "bell\u{7}"] {
+            let message = matcher.add(label, bar(20)).unwrap_err().to_string();
+            assert!(message.contains("control character"), "{message}");
+        }
+        assert!(matcher.is_empty());
+        matcher.add("émoji ünïcode", bar(20)).unwrap();
     }
 
     #[test]

@@ -64,7 +64,7 @@ struct Args {
     /// (with a grey one's first kernel shared out over three channels for colour).
     #[arg(long, value_enum, default_value_t = Init::Scratch)]
     init: Init,
-    /// Epochs to train (24 epochs of the default size take about 14 minutes for the
+    /// Epochs to train (24 epochs of the default size take about 19 minutes for the
     /// compact network on 2 cores).
     #[arg(long, default_value_t = 24)]
     epochs: usize,

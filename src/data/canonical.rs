@@ -430,13 +430,7 @@ fn canonical_in_strips(
     let mut frame: Vec<f32> = frame.into_iter().map(|[l, a]| over(a * l, a)).collect();
     let middle = frame.len() / 2;
     let frame = *frame.select_nth_unstable_by(middle, f32::total_cmp).1;
-    let cell_pixels = |c: u32, cells: u32, length: u32| {
-        if c + 1 < cells {
-            factor
-        } else {
-            length - c * factor
-        }
-    };
+    let cell_pixels = |c, cells, length| cell_pixels(c, cells, length, factor);
     let levels = (0..cells)
         .map(|i| {
             let (cx, cy) = (i as u32 % cells_x, i as u32 / cells_x);
@@ -468,15 +462,31 @@ fn canonical(mut gray: GrayF32, frame: f32, size: (u32, u32)) -> GrayImage {
     GrayImage::from_raw(NATIVE_SIZE, NATIVE_SIZE, pixels).expect("105 × 105 pixels")
 }
 
+/// Pixels along one side of cell `c` of `cells` when `length` pixels are box-reduced by
+/// `factor`: the last cell takes what is left.
+pub(crate) fn cell_pixels(c: u32, cells: u32, length: u32, factor: u32) -> u32 {
+    if c + 1 < cells {
+        factor
+    } else {
+        length - c * factor
+    }
+}
+
+/// The size of a `width × height` picture fitted into a `side × side` square keeping its
+/// aspect ratio: the longer side becomes `side`.
+pub(crate) fn fitted_size((width, height): (u32, u32), side: u32) -> (u32, u32) {
+    let scale = f64::from(side) / f64::from(width.max(height));
+    let fitted = |length: u32| ((f64::from(length) * scale).round() as u32).clamp(1, side);
+    (fitted(width), fitted(height))
+}
+
 /// Step 3: the longer side of an image `size` pixels large (`gray` is it, or its
 /// working copy) scaled to [`NATIVE_SIZE`], the shorter one padded, centred.
 fn fit(gray: GrayF32, (width, height): (u32, u32)) -> GrayF32 {
     if gray.dimensions() == (NATIVE_SIZE, NATIVE_SIZE) {
         return gray;
     }
-    let scale = f64::from(NATIVE_SIZE) / f64::from(width.max(height));
-    let side = |length: u32| ((f64::from(length) * scale).round() as u32).clamp(1, NATIVE_SIZE);
-    let (new_width, new_height) = (side(width), side(height));
+    let (new_width, new_height) = fitted_size((width, height), NATIVE_SIZE);
     let resized = if (new_width, new_height) == gray.dimensions() {
         gray
     } else {

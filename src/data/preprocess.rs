@@ -290,13 +290,7 @@ fn picture_in_strips(
         }
     }
     let back = background.map(|v| f32::from(v) / 255.0);
-    let cell_pixels = |c: u32, cells: u32, length: u32| {
-        if c + 1 < cells {
-            factor
-        } else {
-            length - c * factor
-        }
-    };
+    let cell_pixels = |c, cells, length| super::canonical::cell_pixels(c, cells, length, factor);
     let composited: Vec<f32> = sums
         .iter()
         .enumerate()
@@ -310,9 +304,7 @@ fn picture_in_strips(
     let work: ImageBuffer<Rgb<f32>, Vec<f32>> =
         ImageBuffer::from_raw(cells_x, cells_y, composited).expect("three levels per cell");
     // Fit the longer side to `side`, keeping the aspect ratio, centred on the background.
-    let scale = f64::from(side) / f64::from(width.max(height));
-    let fitted = |length: u32| ((f64::from(length) * scale).round() as u32).clamp(1, side);
-    let (new_width, new_height) = (fitted(width), fitted(height));
+    let (new_width, new_height) = super::canonical::fitted_size((width, height), side);
     let resized = if (new_width, new_height) == work.dimensions() {
         work
     } else {

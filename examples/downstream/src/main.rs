@@ -84,8 +84,8 @@ fn classify(folder: &Path) -> Result<(usize, usize), Box<dyn Error>> {
 }
 
 /// The crate's canonical image (ink 255 on 0) as Omniglot's files draw it.
-fn black_on_white(image: &image::GrayImage) -> image::GrayImage {
-    let mut page = image.clone();
+fn black_on_white(image: &image::DynamicImage) -> image::GrayImage {
+    let mut page = image.to_luma8();
     image::imageops::invert(&mut page);
     page
 }

@@ -16,6 +16,7 @@ use image::{
 };
 
 use super::budget;
+use super::jpeg_frame::JpegFrame;
 use crate::{Error, Result};
 
 /// Side of every Omniglot image in pixels, and of the canonical form.
@@ -47,8 +48,16 @@ pub const MAX_DECODED_BYTES: u64 = 256 << 20;
 /// twice this before the final resize: a bound on the working copy.
 const WORK_SIDE: u32 = 4 * NATIVE_SIZE;
 
-/// Room for a decoder's own buffers beside the decoded image.
-const DECODER_SCRATCH: u64 = 64 << 20;
+/// What a decoder may allocate while it reads a header and its ancillary data (an ICC
+/// profile, text chunks, a TIFF directory), and for its own line and strip buffers beside
+/// the decoded pixels: a 2 MB PNG whose ICC profile inflates to 300 MB is refused here.
+const DECODER_SCRATCH: u64 = 16 << 20;
+
+/// Most a decoder may hold for one image, its decoded pixels included, as its format
+/// allocates them (checked from the header before decoding): a TIFF or WebP decodes into
+/// a buffer of its own and then copies it, a progressive JPEG keeps every coefficient.
+/// Preparations in parallel lease this cost from [`PREPARE_BUDGET`](super::PREPARE_BUDGET).
+pub const MAX_DECODER_BYTES: u64 = 384 << 20;
 
 /// Grey levels in `[0, 1]`, before the canonical form is quantised.
 type GrayF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
@@ -155,12 +164,7 @@ pub(crate) fn load_with<T>(path: &Path, finish: impl FnOnce(&DynamicImage) -> T)
     // is its size, and the decoder reads it as it goes.
     let (file, length) = crate::io::open_regular(path, IMAGE_FILE)?;
     let reader = image_reader(BufReader::new(file), path)?;
-    decode_from(
-        reader,
-        path,
-        |decoded| budget::lease(decoded + length),
-        finish,
-    )
+    decode_from(reader, path, |cost| budget::lease(cost + length), finish)
 }
 
 /// Decodes an image from memory (any format the `image` crate reads) and brings it to the
@@ -193,8 +197,12 @@ fn image_fail(source: &Path) -> impl Fn(String) -> Error + '_ {
     }
 }
 
-/// A reader that knows its format: from the first bytes, else from the extension.
-fn image_reader<R: BufRead + Seek>(inner: R, source: &Path) -> Result<ImageReader<R>> {
+/// A reader that knows its format (from the first bytes, else from the extension), and a
+/// JPEG's frame header.
+fn image_reader<R: BufRead + Seek>(
+    inner: R,
+    source: &Path,
+) -> Result<(ImageReader<R>, Option<JpegFrame>)> {
     let fail = image_fail(source);
     let mut reader = ImageReader::new(inner);
     if let Ok(format) = ImageFormat::from_path(source) {
@@ -211,14 +219,29 @@ fn image_reader<R: BufRead + Seek>(inner: R, source: &Path) -> Result<ImageReade
     if format == ImageFormat::Jpeg {
         // The JPEG decoder fills a picture whose data ends early with grey: refuse it.
         let mut inner = reader.into_inner();
-        if !ends_like_a_jpeg(&mut inner).map_err(|e| fail(format!("cannot be read: {e}")))? {
+        let unreadable = |e: std::io::Error| fail(format!("cannot be read: {e}"));
+        if !ends_like_a_jpeg(&mut inner).map_err(unreadable)? {
             return Err(fail(
                 "ends early: no JPEG end-of-image marker (a truncated file)".into(),
             ));
         }
-        return Ok(ImageReader::with_format(inner, format));
+        let frame = JpegFrame::read(&mut inner).map_err(unreadable)?;
+        return Ok((ImageReader::with_format(inner, format), frame));
     }
-    Ok(reader)
+    Ok((reader, None))
+}
+
+/// Bytes a decoder of `format` holds at its peak for an image of `decoded` bytes (see
+/// [`MAX_DECODER_BYTES`]).
+fn decoder_bytes(format: Option<ImageFormat>, decoded: u64, jpeg: Option<JpegFrame>) -> u64 {
+    let pixels = match format {
+        // Decoded straight into the image, a row at a time.
+        Some(ImageFormat::Png | ImageFormat::Bmp | ImageFormat::Pnm | ImageFormat::Qoi) => decoded,
+        Some(ImageFormat::Jpeg) => decoded + jpeg.map_or(0, |frame| frame.extra_bytes()),
+        // Decoded into a buffer of the decoder's, then copied or converted.
+        _ => 2 * decoded,
+    };
+    pixels + DECODER_SCRATCH
 }
 
 /// Whether the last 64 KiB of a JPEG hold its end-of-image marker (`FF D9`; the marker
@@ -235,21 +258,21 @@ fn ends_like_a_jpeg<R: BufRead + Seek>(inner: &mut R) -> std::io::Result<bool> {
     Ok(bytes.windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
-/// Reads the header, checks the size, takes a [`budget::Lease`] for the decoded bytes
-/// (`lease` is given them), only then decodes, and hands the image to `finish`.
+/// Reads the header under [`DECODER_SCRATCH`], checks the size and what decoding will
+/// hold ([`MAX_DECODER_BYTES`]), takes a [`budget::Lease`] for it (`lease` is given it),
+/// only then decodes, and hands the image to `finish`.
 fn decode_from<R: BufRead + Seek, T>(
-    mut reader: ImageReader<R>,
+    (mut reader, jpeg): (ImageReader<R>, Option<JpegFrame>),
     source: &Path,
     lease: impl FnOnce(u64) -> budget::Lease,
     finish: impl FnOnce(&DynamicImage) -> T,
 ) -> Result<T> {
     let fail = image_fail(source);
-    let mut limits = Limits::no_limits();
-    limits.max_alloc = Some(MAX_DECODED_BYTES + DECODER_SCRATCH);
-    reader.limits(limits);
-    let decoder = reader
+    let format = reader.format();
+    reader.limits(limits(DECODER_SCRATCH));
+    let mut decoder = reader
         .into_decoder()
-        .map_err(|e| fail(format!("does not decode: {e}")))?;
+        .map_err(|e| fail(decode_error("does not decode", &e)))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height).map_err(&fail)?;
     if width.max(height) > MAX_IMAGE_SIDE {
@@ -268,10 +291,48 @@ fn decode_from<R: BufRead + Seek, T>(
             MAX_DECODED_BYTES >> 20
         )));
     }
-    let _lease = lease(decoded);
-    let image =
-        DynamicImage::from_decoder(decoder).map_err(|e| fail(format!("does not decode: {e}")))?;
+    let cost = decoder_bytes(format, decoded, jpeg);
+    if cost > MAX_DECODER_BYTES {
+        let kind = match jpeg {
+            Some(frame) if frame.progressive => "a progressive JPEG".to_string(),
+            Some(frame) if frame.components == 4 => "a CMYK JPEG".to_string(),
+            _ => format.map_or("an image".into(), |f| format!("{f:?}")),
+        };
+        return Err(fail(format!(
+            "is {kind} of {width}×{height} pixels: its decoder would hold {} MiB, more than \
+             the {} MiB that MAX_DECODER_BYTES allows",
+            cost.div_ceil(1 << 20),
+            MAX_DECODER_BYTES >> 20
+        )));
+    }
+    // The pixels may now be allocated; decoders that count (TIFF, GIF) get the rest.
+    decoder
+        .set_limits(limits(cost))
+        .map_err(|e| fail(decode_error("does not decode", &e)))?;
+    let _lease = lease(cost);
+    let image = DynamicImage::from_decoder(decoder)
+        .map_err(|e| fail(decode_error("does not decode", &e)))?;
     Ok(finish(&image))
+}
+
+/// Limits that bound only the allocations, at `bytes`.
+fn limits(bytes: u64) -> Limits {
+    let mut limits = Limits::no_limits();
+    limits.max_alloc = Some(bytes);
+    limits
+}
+
+/// A decoder's error, with what a refused allocation means.
+fn decode_error(what: &str, error: &image::ImageError) -> String {
+    match error {
+        image::ImageError::Limits(_) => format!(
+            "{what}: it asks for more memory than its size allows (an ICC profile, a text \
+             chunk, a directory or a frame larger than the {} MiB a decoder may hold beside \
+             the pixels): {error}",
+            DECODER_SCRATCH >> 20
+        ),
+        _ => format!("{what}: {error}"),
+    }
 }
 
 /// An image the crate can prepare for a network: one already decoded ([`DynamicImage`],
@@ -374,7 +435,8 @@ impl<T: ImageInput + ?Sized> ImageInput for &T {
 pub(crate) fn check_size(width: u32, height: u32) -> std::result::Result<(), String> {
     if width == 0 || height == 0 {
         Err(format!(
-            "is {width}×{height} pixels: an empty image has nothing to match"
+            "is {width}×{height} pixels: an empty image (or a malformed header) has nothing \
+             to match"
         ))
     } else {
         Ok(())
@@ -566,6 +628,114 @@ mod tests {
 
     /// A JPEG cut at half its length used to decode, its missing half filled in, and a
     /// query made of it was matched with confidence.
+    /// A PNG chunk: length, type, data, CRC.
+    fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+        chunk.extend_from_slice(kind);
+        chunk.extend_from_slice(data);
+        chunk.extend_from_slice(&crc.finalize().to_be_bytes());
+        chunk
+    }
+
+    /// A 2 MB PNG whose ICC profile inflates to 300 MB cost 341 MB to decode: the decoder
+    /// inflated ancillary chunks up to the whole image allowance. Now the header is read
+    /// under `DECODER_SCRATCH` (16 MiB): the oversized profile is dropped (the `png` crate
+    /// ignores a profile it cannot hold) and the picture decodes as it should.
+    #[test]
+    fn an_icc_profile_bomb_is_not_inflated_past_the_header_allowance() {
+        use std::io::Write;
+        let page = GrayImage::from_fn(40, 30, |x, y| {
+            Luma([if x > 20 && y > 10 { 0 } else { 255 }])
+        });
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(page.as_raw(), 40, 30, image::ExtendedColorType::L8)
+            .unwrap();
+        // 64 MiB of zeros deflate to about 64 KiB.
+        let mut profile = b"bomb\0\0".to_vec();
+        let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            deflate.write_all(&zeros).unwrap();
+        }
+        profile.extend(deflate.finish().unwrap());
+        assert!(profile.len() < 1 << 20);
+        // After the signature (8 bytes) and IHDR (25 bytes).
+        let mut bomb = png[..33].to_vec();
+        bomb.extend(png_chunk(b"iCCP", &profile));
+        bomb.extend_from_slice(&png[33..]);
+        let image = decode_image(&bomb, "bomb.png").unwrap();
+        assert_eq!(image, decode_image(&png, "plain.png").unwrap());
+    }
+
+    /// A progressive JPEG keeps every coefficient (2 bytes a sample) until its last scan:
+    /// a 16384² grey one took 789 MB. Its frame header says so; it is refused before a
+    /// pixel is allocated, naming the file, the kind and the bound.
+    #[test]
+    fn a_progressive_jpeg_too_large_for_its_decoder_is_refused_from_its_header() {
+        let page = GrayImage::from_fn(64, 64, |x, y| Luma([((x * 5 + y * 9) % 256) as u8]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&page)
+            .unwrap();
+        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // SOF: marker, length (2), precision (1), height (2), width (2).
+        let mut huge = jpeg.clone();
+        huge[sof + 1] = 0xC2;
+        huge[sof + 5..sof + 9].copy_from_slice(&[0x40, 0x00, 0x40, 0x00]);
+        let message = decode_image(&huge, "progressive.jpg")
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "progressive.jpg",
+            "progressive JPEG",
+            "16384×16384",
+            "MAX_DECODER_BYTES",
+        ] {
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
+        // The same small picture marked progressive is not refused for its size.
+        let mut small = jpeg.clone();
+        small[sof + 1] = 0xC2;
+        if let Err(e) = decode_image(&small, "small.jpg") {
+            assert!(!e.to_string().contains("MAX_DECODER_BYTES"), "{e}");
+        }
+    }
+
+    #[test]
+    fn each_format_is_costed_as_its_decoder_allocates() {
+        let mib = 1u64 << 20;
+        let png = decoder_bytes(Some(ImageFormat::Png), 100 * mib, None);
+        assert_eq!(png, 100 * mib + DECODER_SCRATCH);
+        // TIFF and WebP decode into a buffer of their own, then copy.
+        for format in [ImageFormat::Tiff, ImageFormat::WebP, ImageFormat::Gif] {
+            assert_eq!(
+                decoder_bytes(Some(format), 100 * mib, None),
+                200 * mib + DECODER_SCRATCH
+            );
+        }
+        let frame = JpegFrame {
+            progressive: true,
+            width: 1024,
+            height: 1024,
+            components: 1,
+        };
+        assert_eq!(
+            decoder_bytes(Some(ImageFormat::Jpeg), mib, Some(frame)),
+            3 * mib + DECODER_SCRATCH
+        );
+        // The largest PNG the pixel bound allows fits; the same pixels as TIFF do not.
+        assert!(
+            decoder_bytes(Some(ImageFormat::Png), MAX_DECODED_BYTES, None) <= MAX_DECODER_BYTES
+        );
+        assert!(
+            decoder_bytes(Some(ImageFormat::Tiff), MAX_DECODED_BYTES, None) > MAX_DECODER_BYTES
+        );
+    }
+
     #[test]
     fn a_truncated_jpeg_is_refused() {
         let page = GrayImage::from_fn(200, 160, |x, y| Luma([((x * 7 + y * 3) % 256) as u8]));

@@ -75,6 +75,7 @@ mod group_batcher;
 mod groups;
 mod image_set;
 mod input;
+mod jpeg_frame;
 mod loader;
 mod location;
 mod pairs;
@@ -84,8 +85,8 @@ mod splits;
 pub use batcher::{PairBatch, PairBatcher};
 pub use budget::PREPARE_BUDGET;
 pub use canonical::{
-    ImageInput, MAX_DECODED_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE, decode_image,
-    load_image, prepare,
+    ImageInput, MAX_DECODED_BYTES, MAX_DECODER_BYTES, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, NATIVE_SIZE,
+    decode_image, load_image, prepare,
 };
 pub(crate) use decode::OMNIGLOT_PNG;
 pub use decode::{MAX_PNG_BYTES, decode_png};

@@ -101,7 +101,8 @@ impl<'a> Archive<'a> {
     ///
     /// # Errors
     /// [`Error::Layout`] naming `path` when `reader` is not a readable zip or an entry's
-    /// name is not UTF-8.
+    /// name is not UTF-8, and naming the entry when its name holds `..` or repeats an
+    /// earlier entry's.
     pub(crate) fn zip(reader: impl Read + Seek + 'a, path: PathBuf) -> Result<Self> {
         let reader: Box<dyn ReadSeek + 'a> = Box::new(reader);
         let archive = ZipArchive::new(reader).map_err(|e| Error::Layout {
@@ -114,8 +115,21 @@ impl<'a> Archive<'a> {
                 path: path.clone(),
                 reason: format!("entry {index} has a bad name: {e}"),
             })?;
-            if !name.ends_with('/') {
-                files.insert(normalize(&name), index);
+            let layout = |reason: String| Error::Layout {
+                path: path.join(name.as_ref()),
+                reason,
+            };
+            // A zip made to climb out of the folder it is extracted to, or to hide one
+            // file behind another of the same name, is not a data set.
+            if name.split(['/', '\\']).any(|part| part == "..") {
+                return Err(layout(format!(
+                    "entry {index} climbs out of the archive (a `..` in its name)"
+                )));
+            }
+            if !name.ends_with('/') && files.insert(normalize(&name), index).is_some() {
+                return Err(layout(format!(
+                    "entry {index} has the name of an earlier entry: which one is meant?"
+                )));
             }
         }
         Ok(Self {
@@ -437,6 +451,37 @@ mod tests {
         }
         for name in ["Latin", "0001_01.png", "run01", "MACOSX", "a.b"] {
             assert!(!is_hidden(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn entries_that_climb_out_or_repeat_a_name_are_named_errors() {
+        let zip = |names: &[&str]| {
+            let mut bytes = Vec::new();
+            let mut writer = zip::ZipWriter::new(Cursor::new(&mut bytes));
+            for name in names {
+                writer
+                    .start_file(*name, SimpleFileOptions::default())
+                    .unwrap();
+                writer.write_all(b"x").unwrap();
+            }
+            writer.finish().unwrap();
+            Archive::zip(Cursor::new(bytes), PathBuf::from("set.zip")).map(|_| ())
+        };
+        assert!(zip(&["a/b.png", "a/c.png"]).is_ok());
+        for (names, needle) in [
+            (&["a/../../evil.png"][..], "climbs out"),
+            (&["a\\..\\evil.png"][..], "climbs out"),
+            (&["a/b.png", "a//b.png"][..], "earlier entry"),
+            (&["a/b.png", "./a/b.png"][..], "earlier entry"),
+        ] {
+            let err = zip(names).unwrap_err();
+            assert!(matches!(err, Error::Layout { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains("set.zip") && message.contains(needle),
+                "{message}"
+            );
         }
     }
 

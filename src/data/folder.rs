@@ -1,7 +1,7 @@
 //! Labelled pictures of one's own: a folder or a zip of class folders, read into an
 //! [`ImageSet`] prepared for a network.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use image::ImageFormat;
@@ -77,7 +77,8 @@ impl LabeledFolder {
     /// - [`Error::Io`] when `path` does not exist or cannot be read;
     /// - [`Error::Layout`] naming the entry when the zip is unreadable, a file is not a
     ///   picture (by its extension), files lie at different depths or beside the classes, a
-    ///   class folder holds a folder, two pictures of a class share a stem, or there is no
+    ///   class folder holds a folder, two pictures of a class share a stem, a name holds a
+    ///   control character or is another's in a different Unicode form, or there is no
     ///   picture at all.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
@@ -108,6 +109,7 @@ impl LabeledFolder {
                 .to_string()
         });
         let mut files = Vec::new();
+        let mut forms = HashMap::new();
         let mut depth = None;
         for entry in entries.iter().filter(|e| !e.is_dir) {
             let parts = entry.parts();
@@ -152,9 +154,27 @@ impl LabeledFolder {
                     reason: format!("{name:?} holds a control character"),
                 });
             }
+            // Names are compared and kept in Unicode's composed form (NFC): `é` typed as
+            // one character or as `e` and an accent is one label, and a folder that holds
+            // both forms is refused rather than shown as two identical lines.
+            for end in 1..=relative.len() {
+                let raw = relative[..end].join("/");
+                if let Some(other) = forms.insert(nfc(&raw), raw.clone())
+                    && other != raw
+                {
+                    return Err(Error::Layout {
+                        path: shown,
+                        reason: format!(
+                            "{raw:?} and {other:?} are one name written in two Unicode forms \
+                             (composed and decomposed): rename one"
+                        ),
+                    });
+                }
+            }
+            let stem = nfc(&stem);
             let (group, class) = match relative {
-                [group, class, _] => (group.to_string(), class.to_string()),
-                [class, _] => (name.clone(), class.to_string()),
+                [group, class, _] => (nfc(group), nfc(class)),
+                [class, _] => (nfc(&name), nfc(class)),
                 _ => unreachable!("checked above"),
             };
             files.push((entry.name.clone(), Label { group, class, stem }));
@@ -264,6 +284,12 @@ impl LabeledFolder {
 }
 
 const EXPECTED: &str = "expected <class>/<picture> or <group>/<class>/<picture>";
+
+/// `name` in Unicode's composed form (NFC).
+fn nfc(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfc().collect()
+}
 
 #[cfg(test)]
 mod tests {
@@ -427,6 +453,24 @@ mod tests {
         );
         let missing = LabeledFolder::open(dir.path().join("absent")).unwrap_err();
         assert!(missing.to_string().contains("absent"), "{missing}");
+    }
+
+    #[test]
+    fn names_are_kept_composed_and_two_forms_of_one_name_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pics");
+        // "café" decomposed: `e` then a combining acute accent.
+        save(&root, "cafe\u{301}/a.png", 1);
+        save(&root, "tea/a\u{308}.png", 2);
+        let set = LabeledFolder::open(&root).unwrap().load(&spec()).unwrap();
+        assert_eq!(set.class_names(), ["pics/café", "pics/tea"]);
+        assert_eq!(set.class_names()[0], "pics/caf\u{e9}");
+        assert_eq!(set.instance_name(2), "\u{e4}");
+
+        // The same name composed beside it.
+        save(&root, "caf\u{e9}/b.png", 3);
+        let message = LabeledFolder::open(&root).unwrap_err().to_string();
+        assert!(message.contains("two Unicode forms"), "{message}");
     }
 
     #[test]

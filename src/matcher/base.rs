@@ -562,8 +562,8 @@ impl Matcher {
     }
 }
 
-/// A label, refused when empty or holding a control character (a newline in a label would
-/// forge a line of whatever prints it).
+/// A label in Unicode's composed form (NFC), refused when empty or holding a control
+/// character (a newline in a label would forge a line of whatever prints it).
 fn checked_label(label: String) -> Result<String> {
     if label.is_empty() {
         return Err(Error::invalid("label", "is empty"));
@@ -574,7 +574,9 @@ fn checked_label(label: String) -> Result<String> {
             format!("{label:?} holds a control character"),
         ));
     }
-    Ok(label)
+    // One label however its accents were typed (composed or decomposed): one class.
+    use unicode_normalization::UnicodeNormalization;
+    Ok(label.nfc().collect())
 }
 
 /// `images` prepared for `input` in parallel; the first error in order wins, and an
@@ -624,6 +626,9 @@ mod tests {
         }
         assert!(matcher.is_empty());
         matcher.add("émoji ünïcode", bar(20)).unwrap();
+        // The same label typed decomposed (`e` + a combining accent) is the same class.
+        matcher.add("e\u{301}moji ünïcode", bar(25)).unwrap();
+        assert_eq!(matcher.num_classes(), 1);
     }
 
     #[test]

@@ -429,9 +429,39 @@ fn run() -> Result<()> {
     // Settings are checked before any data is read or written.
     if args.train || args.resume {
         training_config(&args)?.validate()?;
+        // What the data offers is known before it is read: images_background holds 30
+        // alphabets (and the validation alphabets 10 more).
+        let alphabets = if args.with_validation_alphabets {
+            40
+        } else {
+            30
+        };
+        if args.alphabets > alphabets {
+            return Err(siamese::Error::invalid(
+                "alphabets",
+                format!(
+                    "{} is more than the {alphabets} alphabets training draws from",
+                    args.alphabets
+                ),
+            ));
+        }
+        let checkpoint = siamese::train::checkpoint_path(&args.out.join("training"));
+        if args.resume && !checkpoint.is_file() {
+            return Err(siamese::Error::invalid(
+                "resume",
+                format!(
+                    "there is no checkpoint at {} to resume: --resume continues the run \
+                     that --out names",
+                    checkpoint.display()
+                ),
+            ));
+        }
     }
     let device = siamese::device::by_name(&args.device)?;
-    let out = common::OutDir::prepare(&args.out)?;
+    let out = common::OutDir::prepare(
+        &args.out,
+        &["episodes.png", "learning_curve.png", "training/"],
+    )?;
     let started = Instant::now();
     let omniglot = omniglot(&args)?;
 

@@ -190,7 +190,16 @@ fn run(args: &Args) -> Result<()> {
         ));
     }
     let device = siamese::device::by_name(&args.device)?;
-    let out = common::OutDir::prepare(&args.out)?;
+    let out = common::OutDir::prepare(
+        &args.out,
+        &[
+            "model.bpk",
+            "model.json",
+            "learning_curve.png",
+            "episodes.png",
+            "training/",
+        ],
+    )?;
     let started = Instant::now();
 
     let folder = LabeledFolder::open(&args.data)?;

@@ -25,18 +25,39 @@ pub struct OutDir {
 
 #[allow(dead_code)]
 impl OutDir {
-    /// Creates `path` (and its parents) if missing and checks that a file can be written
-    /// in it.
+    /// Creates `path` (and its parents) if missing, checks that a file can be written in
+    /// it, and that none of the `outputs` the run will write there (a name ending in `/` is
+    /// a folder) is in the way: an `episodes.png/` folder failed a run only at its end.
     ///
     /// # Errors
-    /// [`siamese::Error::InvalidArgument`] when `path` is a file;
+    /// [`siamese::Error::InvalidArgument`] when `path` is a file or an output's name is
+    /// taken by something else than what the run writes;
     /// [`siamese::Error::Io`] naming the folder when it cannot be made or written in.
-    pub fn prepare(path: &std::path::Path) -> siamese::Result<Self> {
+    pub fn prepare(path: &std::path::Path, outputs: &[&str]) -> siamese::Result<Self> {
         if path.exists() && !path.is_dir() {
             return Err(siamese::Error::invalid(
                 "out",
                 format!("{} is a file; --out names a folder", path.display()),
             ));
+        }
+        for output in outputs {
+            let folder = output.ends_with('/');
+            let target = path.join(output.trim_end_matches('/'));
+            let taken = match std::fs::metadata(&target) {
+                Ok(meta) if folder => !meta.is_dir(),
+                Ok(meta) => !meta.is_file(),
+                Err(_) => false,
+            };
+            if taken {
+                let what = if folder { "a folder" } else { "a file" };
+                return Err(siamese::Error::invalid(
+                    "out",
+                    format!(
+                        "{} is in the way: the run writes {what} there",
+                        target.display()
+                    ),
+                ));
+            }
         }
         let created = !path.exists();
         std::fs::create_dir_all(path).map_err(|e| siamese::Error::io(path, e))?;
@@ -77,27 +98,48 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("results.txt");
         std::fs::write(&file, "").unwrap();
-        let message = OutDir::prepare(&file).err().unwrap().to_string();
+        let message = OutDir::prepare(&file, &[]).err().unwrap().to_string();
         assert!(message.contains("results.txt is a file"), "{message}");
 
         let made = dir.path().join("run/out");
-        drop(OutDir::prepare(&made).unwrap());
+        drop(OutDir::prepare(&made, &[]).unwrap());
         assert!(
             !made.exists(),
             "an empty folder made for a failed run stays"
         );
 
-        let written = OutDir::prepare(&made).unwrap();
+        let written = OutDir::prepare(&made, &["episodes.png"]).unwrap();
         std::fs::write(written.path().join("episodes.png"), "").unwrap();
         drop(written);
         assert!(made.join("episodes.png").exists());
 
         let existing = dir.path().join("existing");
         std::fs::create_dir(&existing).unwrap();
-        drop(OutDir::prepare(&existing).unwrap());
+        drop(OutDir::prepare(&existing, &[]).unwrap());
         assert!(
             existing.is_dir(),
             "a folder the user had is not ours to remove"
         );
+    }
+
+    /// `--out` holding a folder named like an output file (`episodes.png/`) failed only
+    /// after the whole evaluation.
+    #[test]
+    fn an_output_name_taken_by_the_other_kind_is_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("episodes.png")).unwrap();
+        std::fs::write(dir.path().join("training"), "").unwrap();
+        let message = OutDir::prepare(dir.path(), &["episodes.png"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("episodes.png is in the way"), "{message}");
+        let message = OutDir::prepare(dir.path(), &["training/"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("training is in the way"), "{message}");
+        std::fs::write(dir.path().join("model.bpk"), "").unwrap();
+        assert!(OutDir::prepare(dir.path(), &["model.bpk", "new.png", "runs/"]).is_ok());
     }
 }

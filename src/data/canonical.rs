@@ -1078,6 +1078,24 @@ mod tests {
             image.write_to(&mut bytes, format).unwrap();
             seeds.push(bytes.into_inner());
         }
+        // The shapes of the second hostile-input round: a PNG with an ICC profile, a JPEG
+        // marked progressive, a JPEG cut in half.
+        let mut profile = b"icc\0\0".to_vec();
+        let mut deflate =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut deflate, &[7u8; 4096]).unwrap();
+        profile.extend(deflate.finish().unwrap());
+        let mut icc = seeds[0][..33].to_vec();
+        icc.extend(png_chunk(b"iCCP", &profile));
+        icc.extend_from_slice(&seeds[0][33..]);
+        let jpeg = seeds[3].clone();
+        let mut progressive = jpeg.clone();
+        let sof = progressive
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .unwrap();
+        progressive[sof + 1] = 0xC2;
+        seeds.extend([icc, progressive, jpeg[..jpeg.len() / 2].to_vec()]);
         let report = crate::testing::fuzz::fuzz(
             "image decoding",
             &seeds,
@@ -1088,6 +1106,9 @@ mod tests {
                 b"PLTE",
                 b"\xff\xd8\xff",
                 b"\xff\xc0",
+                b"\xff\xc2",
+                b"\xff\xd9",
+                b"iCCP",
                 b"GIF89a",
                 b"BM",
                 b"II*\0",

@@ -669,9 +669,22 @@ mod tests {
         let json = model.config.to_string().into_bytes();
         let weights = model.clone().into_record().into_bytes().unwrap().to_vec();
         let input = images(2, 8, &device);
+        // Weights files whose head and first kernel are stored as F64, F16 and BF16.
+        let mut seeds = vec![json.clone(), weights.clone()];
+        for dtype in [
+            burn::tensor::FloatDType::F64,
+            burn::tensor::FloatDType::F16,
+            burn::tensor::FloatDType::BF16,
+        ] {
+            let mut other = model.clone();
+            other.head.weight = other.head.weight.map(|t| t.cast(dtype));
+            let conv = &mut other.encoder.blocks[0].conv;
+            conv.weight = conv.weight.clone().map(|t| t.cast(dtype));
+            seeds.push(other.into_record().into_bytes().unwrap().to_vec());
+        }
         let report = crate::testing::fuzz::fuzz(
             "weights pair",
-            &[json.clone(), weights.clone()],
+            &seeds,
             &[
                 b"\"",
                 b"{",

@@ -3,14 +3,16 @@
 //!
 //! ```text
 //! cargo run --release --example match_images -- --gallery DIR --query FILE_OR_DIR
-//!     [--weights PATH] [--top-k N] [--aggregation mean|max] [--device flex]
+//!     [--weights PATH | --shipped glyphs|pictures] [--top-k N] [--aggregation mean|max]
+//!     [--device flex]
 //! ```
 //!
 //! The gallery folder holds one subfolder per class, named by its label, with any number
 //! of example images (any format the `image` crate reads, any size). The query is one image
 //! or a folder of images. Every picture is prepared as the network says: the shipped
 //! compact network (the default without `--weights`) reads ink on paper (dark strokes on
-//! light or the reverse); a network trained by `train_folder` reads colour pictures.
+//! light or the reverse); the shipped picture network (`--shipped pictures`) and a network
+//! trained by `train_folder` read colour pictures.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,10 +35,14 @@ struct Args {
     /// A query image, or a folder of query images.
     #[arg(long)]
     query: PathBuf,
-    /// Trained weights (a .bpk with its .json beside it). Default: the shipped compact
-    /// network.
-    #[arg(long)]
+    /// Trained weights (a .bpk with its .json beside it). Default: a shipped network
+    /// (--shipped).
+    #[arg(long, conflicts_with = "shipped")]
     weights: Option<PathBuf>,
+    /// The shipped network to use without --weights: glyphs (Omniglot's compact network,
+    /// ink on paper) or pictures (colour pictures, trained on emoji).
+    #[arg(long, value_enum, default_value_t = Shipped::Glyphs)]
+    shipped: Shipped,
     /// Classes to print per query (at least 1).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     top_k: u64,
@@ -46,6 +52,14 @@ struct Args {
     /// Backend: flex, ndarray or wgpu (those compiled in).
     #[arg(long, default_value = "flex")]
     device: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Shipped {
+    /// `siamese::pretrained::compact`: handwritten characters, ink on paper.
+    Glyphs,
+    /// `siamese::pretrained::pictures`: colour pictures (icons, emoji) on white.
+    Pictures,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -64,10 +78,16 @@ fn run(args: &Args) -> Result<()> {
     let device = siamese::device::by_name(&args.device)?;
     let (model, source) = match &args.weights {
         Some(path) => (Siamese::load(path, &device)?, path.display().to_string()),
-        None => (
-            siamese::pretrained::compact(&device)?,
-            "the shipped compact network".to_string(),
-        ),
+        None => match args.shipped {
+            Shipped::Glyphs => (
+                siamese::pretrained::compact(&device)?,
+                "the shipped compact network".to_string(),
+            ),
+            Shipped::Pictures => (
+                siamese::pretrained::pictures(&device)?,
+                "the shipped picture network".to_string(),
+            ),
+        },
     };
     let input = model.input_spec();
     println!(

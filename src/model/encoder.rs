@@ -511,17 +511,30 @@ mod tests {
         );
     }
 
+    fn assert_embedding_width(config: EncoderConfig, device: &Device) {
+        let encoder = config.init(device);
+        let s = config.input_size;
+        let images = Tensor::<4>::random([2, 1, s, s], Distribution::Default, device);
+        let out = encoder.forward(images);
+        assert_eq!(out.dims(), [2, config.output_size()]);
+        let values: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
+        assert!(
+            values.iter().all(|v| (0.0..=1.0).contains(v)),
+            "sigmoid range"
+        );
+    }
+
+    /// Koch's encoder on wgpu is compared with flex in `tests/backends.rs`; here it runs
+    /// on the default device (software Vulkan spent minutes compiling its kernels).
+    #[test]
+    fn koch_gives_embeddings_of_the_configured_width() {
+        let device = crate::device::default_device().unwrap();
+        assert_embedding_width(EncoderConfig::koch(), &device);
+    }
+
     crate::device_tests! {
-        fn encoders_give_embeddings_of_the_configured_width(device) {
-            for config in [EncoderConfig::compact(), EncoderConfig::koch()] {
-                let encoder = config.init(&device);
-                let s = config.input_size;
-                let images = Tensor::<4>::random([2, 1, s, s], Distribution::Default, &device);
-                let out = encoder.forward(images);
-                assert_eq!(out.dims(), [2, config.output_size()]);
-                let values: Vec<f32> = out.into_data().try_to_vec::<f32>().unwrap();
-                assert!(values.iter().all(|v| (0.0..=1.0).contains(v)), "sigmoid range");
-            }
+        fn compact_gives_embeddings_of_the_configured_width(device) {
+            assert_embedding_width(EncoderConfig::compact(), &device);
         }
 
         fn encoder_is_deterministic_in_eval(device) {

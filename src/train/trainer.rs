@@ -412,8 +412,12 @@ impl Trainer {
             };
             let lr = self.config.learning_rate(epoch, 0);
             let mut lr_policy = policy(&model, lr);
-            if epoch > 0 {
+            let momentum = |epoch| self.config.optimizer.momentum(epoch);
+            if epoch > 0 && momentum(epoch) != momentum(epoch - 1) {
                 // SGD's momentum changes by epoch: a new optimiser, the same velocities.
+                // (Only then: Burn loads a record's tensors on the default device, which
+                // started a wgpu device, and printed Vulkan's warnings, on every epoch of a
+                // flex run with Adam.)
                 optim = self
                     .config
                     .optimizer

@@ -190,6 +190,15 @@ fn run(args: &Args) -> Result<()> {
             format!("{} is not in (0, 1)", args.validation_share),
         ));
     }
+    if args.n_way < 2 {
+        return Err(Error::invalid(
+            "n_way",
+            format!(
+                "{} classes make no choice: an N-way trial needs N ≥ 2",
+                args.n_way
+            ),
+        ));
+    }
     let device = siamese::device::by_name(&args.device)?;
     let out = common::OutDir::prepare(
         &args.out,
@@ -211,6 +220,10 @@ fn run(args: &Args) -> Result<()> {
         }
         None => network(args, &device)?,
     };
+    // The run's settings are checked before any picture is read.
+    if args.weights.is_none() {
+        training_config(args, config.clone(), args.groups).validate()?;
+    }
     let input = config.input_spec()?;
     eprintln!(
         "loading {} pictures of {} for a {}×{}×{} input ...",
@@ -369,24 +382,7 @@ fn train(
         .with_runs_per_alphabet(args.validation_trials.div_ceil(args.n_way).max(1))
         .with_seed(args.seed + 1_000)
         .episodes(&validation, Some(&validation_groups))?;
-    let batch = GroupedBatchConfig::new()
-        .with_characters(args.classes)
-        .with_drawings(2)
-        .with_alphabets(args.groups.min(train.num_groups()))
-        .with_mirrors(args.mirrors.then_some(true));
-    let config = TrainingConfig::new(model)
-        .with_optimizer(OptimizerConfig::adam())
-        .with_loss(Some(LossConfig::Episode {
-            batch,
-            all_pairs_weight: 0.1,
-        }))
-        .with_epochs(args.epochs)
-        .with_pairs_per_epoch(args.pairs_per_epoch)
-        .with_seed(args.seed)
-        .with_distortions(!args.no_distortions)
-        .with_patience(args.epochs)
-        .with_checkpoint_steps(Some(50))
-        .with_output_dir(args.out.join("training").display().to_string());
+    let config = training_config(args, model, args.groups.min(train.num_groups()));
     eprintln!(
         "training on {} pictures of {} classes ({} groups, instances {}); validation: {} \
          {}-way trials on held-out classes of {} groups",
@@ -420,6 +416,29 @@ fn train(
         100.0 * outcome.best_accuracy
     );
     Ok(outcome.model)
+}
+
+/// The training run: the episode loss on grouped batches of `--classes` classes × 2
+/// pictures from `groups` groups, Adam, Koch's distortions.
+fn training_config(args: &Args, model: SiameseConfig, groups: usize) -> TrainingConfig {
+    let batch = GroupedBatchConfig::new()
+        .with_characters(args.classes)
+        .with_drawings(2)
+        .with_alphabets(groups)
+        .with_mirrors(args.mirrors.then_some(true));
+    TrainingConfig::new(model)
+        .with_optimizer(OptimizerConfig::adam())
+        .with_loss(Some(LossConfig::Episode {
+            batch,
+            all_pairs_weight: 0.1,
+        }))
+        .with_epochs(args.epochs)
+        .with_pairs_per_epoch(args.pairs_per_epoch)
+        .with_seed(args.seed)
+        .with_distortions(!args.no_distortions)
+        .with_patience(args.epochs)
+        .with_checkpoint_steps(Some(50))
+        .with_output_dir(args.out.join("training").display().to_string())
 }
 
 fn row(name: &str, result: &Evaluation) {

@@ -270,9 +270,7 @@ fn decode_from<R: BufRead + Seek, T>(
     let fail = image_fail(source);
     let format = reader.format();
     reader.limits(limits(DECODER_SCRATCH));
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| fail(decode_error("does not decode", &e)))?;
+    let mut decoder = reader.into_decoder().map_err(|e| fail(decode_error(&e)))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height).map_err(&fail)?;
     if width.max(height) > MAX_IMAGE_SIDE {
@@ -308,10 +306,9 @@ fn decode_from<R: BufRead + Seek, T>(
     // The pixels may now be allocated; decoders that count (TIFF, GIF) get the rest.
     decoder
         .set_limits(limits(cost))
-        .map_err(|e| fail(decode_error("does not decode", &e)))?;
+        .map_err(|e| fail(decode_error(&e)))?;
     let _lease = lease(cost);
-    let image = DynamicImage::from_decoder(decoder)
-        .map_err(|e| fail(decode_error("does not decode", &e)))?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| fail(decode_error(&e)))?;
     Ok(finish(&image))
 }
 
@@ -323,15 +320,15 @@ fn limits(bytes: u64) -> Limits {
 }
 
 /// A decoder's error, with what a refused allocation means.
-fn decode_error(what: &str, error: &image::ImageError) -> String {
+fn decode_error(error: &image::ImageError) -> String {
     match error {
         image::ImageError::Limits(_) => format!(
-            "{what}: it asks for more memory than its size allows (an ICC profile, a text \
+            "does not decode: it asks for more memory than its size allows (an ICC profile, a text \
              chunk, a directory or a frame larger than the {} MiB a decoder may hold beside \
              the pixels): {error}",
             DECODER_SCRATCH >> 20
         ),
-        _ => format!("{what}: {error}"),
+        _ => format!("does not decode: {error}"),
     }
 }
 
@@ -567,6 +564,7 @@ fn fit(gray: GrayF32, (width, height): (u32, u32)) -> GrayF32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::jpeg_frame::marked_progressive;
     use image::{ImageEncoder, Rgb, RgbImage, Rgba, RgbaImage};
 
     /// `result` is `Error::TooLarge` at `MAX_IMAGE_BYTES`, naming `name`.
@@ -628,6 +626,15 @@ mod tests {
 
     /// A JPEG cut at half its length used to decode, its missing half filled in, and a
     /// query made of it was matched with confidence.
+    /// `page` as a JPEG of quality 90.
+    fn jpeg_of(page: &GrayImage) -> Vec<u8> {
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(page)
+            .unwrap();
+        jpeg
+    }
+
     /// A PNG chunk: length, type, data, CRC.
     fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
         let mut crc = crc32fast::Hasher::new();
@@ -677,14 +684,10 @@ mod tests {
     #[test]
     fn a_progressive_jpeg_too_large_for_its_decoder_is_refused_from_its_header() {
         let page = GrayImage::from_fn(64, 64, |x, y| Luma([((x * 5 + y * 9) % 256) as u8]));
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-            .encode_image(&page)
-            .unwrap();
-        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        let jpeg = jpeg_of(&page);
+        let mut huge = marked_progressive(jpeg.clone());
+        let sof = huge.windows(2).position(|w| w == [0xFF, 0xC2]).unwrap();
         // SOF: marker, length (2), precision (1), height (2), width (2).
-        let mut huge = jpeg.clone();
-        huge[sof + 1] = 0xC2;
         huge[sof + 5..sof + 9].copy_from_slice(&[0x40, 0x00, 0x40, 0x00]);
         let message = decode_image(&huge, "progressive.jpg")
             .unwrap_err()
@@ -698,8 +701,7 @@ mod tests {
             assert!(message.contains(needle), "{needle}: {message}");
         }
         // The same small picture marked progressive is not refused for its size.
-        let mut small = jpeg.clone();
-        small[sof + 1] = 0xC2;
+        let small = marked_progressive(jpeg);
         if let Err(e) = decode_image(&small, "small.jpg") {
             assert!(!e.to_string().contains("MAX_DECODER_BYTES"), "{e}");
         }
@@ -739,10 +741,7 @@ mod tests {
     #[test]
     fn a_truncated_jpeg_is_refused() {
         let page = GrayImage::from_fn(200, 160, |x, y| Luma([((x * 7 + y * 3) % 256) as u8]));
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-            .encode_image(&page)
-            .unwrap();
+        let jpeg = jpeg_of(&page);
         assert!(decode_image(&jpeg, "whole.jpg").is_ok());
         for cut in [jpeg.len() / 2, jpeg.len() - 2, jpeg.len() / 10] {
             let message = decode_image(&jpeg[..cut], "cut.jpg")
@@ -1089,12 +1088,7 @@ mod tests {
         icc.extend(png_chunk(b"iCCP", &profile));
         icc.extend_from_slice(&seeds[0][33..]);
         let jpeg = seeds[3].clone();
-        let mut progressive = jpeg.clone();
-        let sof = progressive
-            .windows(2)
-            .position(|w| w == [0xFF, 0xC0])
-            .unwrap();
-        progressive[sof + 1] = 0xC2;
+        let progressive = marked_progressive(jpeg.clone());
         seeds.extend([icc, progressive, jpeg[..jpeg.len() / 2].to_vec()]);
         let report = crate::testing::fuzz::fuzz(
             "image decoding",

@@ -94,6 +94,15 @@ impl JpegFrame {
     }
 }
 
+/// A baseline JPEG (all the `image` crate writes) marked progressive: its SOF marker
+/// `FFC0` becomes `FFC2`, which is all the frame reader looks at. For tests.
+#[cfg(test)]
+pub(crate) fn marked_progressive(mut bytes: Vec<u8>) -> Vec<u8> {
+    let at = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    bytes[at + 1] = 0xC2;
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,14 +113,6 @@ mod tests {
         image
             .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
             .unwrap();
-        bytes
-    }
-
-    /// The image crate writes baseline JPEGs; a progressive one differs in its SOF marker
-    /// (`FFC0` becomes `FFC2`), which is all the frame reader looks at.
-    fn as_progressive(mut bytes: Vec<u8>) -> Vec<u8> {
-        let at = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
-        bytes[at + 1] = 0xC2;
         bytes
     }
 
@@ -133,7 +134,7 @@ mod tests {
         assert_eq!(cursor.position(), 0, "left at its start");
         assert_eq!(frame.extra_bytes(), 0);
 
-        let progressive = as_progressive(baseline);
+        let progressive = marked_progressive(baseline);
         let frame = JpegFrame::read(&mut Cursor::new(progressive))
             .unwrap()
             .unwrap();

@@ -262,15 +262,16 @@ fn ends_like_a_jpeg<R: BufRead + Seek>(inner: &mut R) -> std::io::Result<bool> {
 /// hold ([`MAX_DECODER_BYTES`]), takes a [`budget::Lease`] for it (`lease` is given it),
 /// only then decodes, and hands the image to `finish`.
 fn decode_from<R: BufRead + Seek, T>(
-    (mut reader, jpeg): (ImageReader<R>, Option<JpegFrame>),
+    (reader, jpeg): (ImageReader<R>, Option<JpegFrame>),
     source: &Path,
     lease: impl FnOnce(u64) -> budget::Lease,
     finish: impl FnOnce(&DynamicImage) -> T,
 ) -> Result<T> {
     let fail = image_fail(source);
     let format = reader.format();
-    reader.limits(limits(DECODER_SCRATCH));
-    let mut decoder = reader.into_decoder().map_err(|e| fail(decode_error(&e)))?;
+    let mut decoder = header_limited(reader)
+        .into_decoder()
+        .map_err(|e| fail(decode_error(&e)))?;
     let (width, height) = decoder.dimensions();
     check_size(width, height).map_err(&fail)?;
     if width.max(height) > MAX_IMAGE_SIDE {
@@ -310,6 +311,12 @@ fn decode_from<R: BufRead + Seek, T>(
     let _lease = lease(cost);
     let image = DynamicImage::from_decoder(decoder).map_err(|e| fail(decode_error(&e)))?;
     Ok(finish(&image))
+}
+
+/// `reader` set to read its header and ancillary chunks under [`DECODER_SCRATCH`].
+fn header_limited<R: BufRead + Seek>(mut reader: ImageReader<R>) -> ImageReader<R> {
+    reader.limits(limits(DECODER_SCRATCH));
+    reader
 }
 
 /// Limits that bound only the allocations, at `bytes`.
@@ -676,6 +683,22 @@ mod tests {
         bomb.extend_from_slice(&png[33..]);
         let image = decode_image(&bomb, "bomb.png").unwrap();
         assert_eq!(image, decode_image(&png, "plain.png").unwrap());
+        // What the header reader keeps: not the bomb (under the old allowance of 320 MiB
+        // its 64 MiB were inflated and held), but a profile of ordinary size.
+        let profile_of = |bytes: &[u8]| {
+            let reader = ImageReader::with_format(Cursor::new(bytes.to_vec()), ImageFormat::Png);
+            let mut decoder = header_limited(reader).into_decoder().unwrap();
+            decoder.icc_profile().unwrap()
+        };
+        assert_eq!(profile_of(&bomb), None);
+        let mut small = b"small\0\0".to_vec();
+        let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        deflate.write_all(&[9u8; 4096]).unwrap();
+        small.extend(deflate.finish().unwrap());
+        let mut kept = png[..33].to_vec();
+        kept.extend(png_chunk(b"iCCP", &small));
+        kept.extend_from_slice(&png[33..]);
+        assert_eq!(profile_of(&kept).map(|p| p.len()), Some(4096));
     }
 
     /// A progressive JPEG keeps every coefficient (2 bytes a sample) until its last scan:

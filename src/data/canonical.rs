@@ -226,6 +226,19 @@ fn image_reader<R: BufRead + Seek>(
             ));
         }
         let frame = JpegFrame::read(&mut inner).map_err(unreadable)?;
+        if let Some(frame) = frame {
+            let length = inner.seek(std::io::SeekFrom::End(0)).map_err(unreadable)?;
+            inner.rewind().map_err(unreadable)?;
+            if length < frame.min_coded_bytes() {
+                return Err(fail(format!(
+                    "ends early: a {}×{} JPEG needs at least {} bytes of coded data and the \
+                     file holds {length} (cut short, or a forged size)",
+                    frame.width,
+                    frame.height,
+                    frame.min_coded_bytes()
+                )));
+            }
+        }
         return Ok((ImageReader::with_format(inner, format), frame));
     }
     Ok((reader, None))
@@ -712,6 +725,18 @@ mod tests {
         let sof = huge.windows(2).position(|w| w == [0xFF, 0xC2]).unwrap();
         // SOF: marker, length (2), precision (1), height (2), width (2).
         huge[sof + 5..sof + 9].copy_from_slice(&[0x40, 0x00, 0x40, 0x00]);
+        // Comment segments after the start marker make the file as long as 16384² blocks
+        // of a bit need, so that it is refused for its decoder and not as cut short.
+        let comment: Vec<u8> = [0xFF, 0xFE, 0xFF, 0xFF]
+            .into_iter()
+            .chain(std::iter::repeat_n(b' ', 0xFFFF - 2))
+            .collect();
+        let huge: Vec<u8> = huge[..2]
+            .iter()
+            .chain(comment.iter().cycle().take(9 * comment.len()))
+            .chain(&huge[2..])
+            .copied()
+            .collect();
         let message = decode_image(&huge, "progressive.jpg")
             .unwrap_err()
             .to_string();
@@ -747,6 +772,7 @@ mod tests {
             width: 1024,
             height: 1024,
             components: 1,
+            min_block_bits: 1,
         };
         assert_eq!(
             decoder_bytes(Some(ImageFormat::Jpeg), mib, Some(frame)),
@@ -785,6 +811,38 @@ mod tests {
                 .to_string()
                 .contains("ends early")
         );
+    }
+
+    /// A small JPEG whose frame header claims 16384² keeps its end-of-image marker, and
+    /// the decoder filled the missing blocks with grey: a silently wrong picture. Its data
+    /// cannot hold that many blocks.
+    #[test]
+    fn a_jpeg_claiming_more_blocks_than_its_data_holds_is_refused() {
+        let jpeg = jpeg_of(&drawing());
+        let claim = |side: u16| {
+            let mut forged = jpeg.clone();
+            let sof = forged.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+            forged[sof + 5..sof + 9]
+                .copy_from_slice(&[side.to_be_bytes(), side.to_be_bytes()].concat());
+            forged
+        };
+        let message = decode_image(&claim(16_384), "forged.jpg")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("forged.jpg") && message.contains("ends early"),
+            "{message}"
+        );
+        assert!(message.contains("16384×16384"), "{message}");
+        let progressive = marked_progressive(claim(4_096));
+        let message = decode_image(&progressive, "forged.jpg")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("ends early"), "{message}");
+        // The real size, and a little more than the data covers but within the bound, still
+        // decode: the bound is a floor, not a guess.
+        assert!(decode_image(&jpeg, "whole.jpg").is_ok());
+        assert!(decode_image(&claim(120), "near.jpg").is_ok());
     }
 
     #[test]

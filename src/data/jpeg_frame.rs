@@ -20,6 +20,11 @@ pub(crate) struct JpegFrame {
     pub height: u32,
     /// Colour components (1 grey, 3 YCbCr, 4 CMYK or YCCK).
     pub components: u8,
+    /// Bits that each 8 × 8 block of a full-resolution component takes at least in the
+    /// coded data: 2 in a sequential Huffman frame (a DC code and an end-of-block code, each
+    /// at least a bit), 1 in a progressive one (its first DC scan); 0 where no such bound
+    /// holds (arithmetic coding, lossless frames).
+    pub min_block_bits: u8,
 }
 
 impl JpegFrame {
@@ -73,6 +78,11 @@ impl JpegFrame {
                 inner.read_exact(&mut header)?;
                 return Ok(Some(Self {
                     progressive: [0xC2, 0xC6, 0xCA, 0xCE].contains(&marker),
+                    min_block_bits: match marker {
+                        0xC0 | 0xC1 => 2,
+                        0xC2 => 1,
+                        _ => 0,
+                    },
                     height: u32::from(u16::from_be_bytes([header[1], header[2]])),
                     width: u32::from(u16::from_be_bytes([header[3], header[4]])),
                     components: header[5],
@@ -91,6 +101,15 @@ impl JpegFrame {
         let coefficients = if self.progressive { 2 * samples } else { 0 };
         let cmyk = if self.components == 4 { samples } else { 0 };
         coefficients + cmyk
+    }
+
+    /// Bytes of coded data the frame needs at least: [`Self::min_block_bits`] for every
+    /// block of one full-resolution component (some component is never subsampled). A file
+    /// shorter than this has lost data or forged its size, and the decoder would fill the
+    /// missing blocks with grey rather than fail.
+    pub(crate) fn min_coded_bytes(&self) -> u64 {
+        let blocks = u64::from(self.width).div_ceil(8) * u64::from(self.height).div_ceil(8);
+        (blocks * u64::from(self.min_block_bits)).div_ceil(8)
     }
 }
 
@@ -128,9 +147,12 @@ mod tests {
                 progressive: false,
                 width: 37,
                 height: 21,
-                components: 3
+                components: 3,
+                min_block_bits: 2,
             }
         );
+        // 5 × 3 blocks of at least 2 bits.
+        assert_eq!(frame.min_coded_bytes(), 4);
         assert_eq!(cursor.position(), 0, "left at its start");
         assert_eq!(frame.extra_bytes(), 0);
 
@@ -139,6 +161,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(frame.progressive);
+        assert_eq!(frame.min_block_bits, 1);
         // 48 × 32 padded samples of 3 components, 2 bytes each.
         assert_eq!(frame.extra_bytes(), 48 * 32 * 3 * 2);
 
@@ -154,6 +177,7 @@ mod tests {
             width: 16,
             height: 16,
             components: 4,
+            min_block_bits: 2,
         };
         assert_eq!(frame.extra_bytes(), 16 * 16 * 4);
         let progressive = JpegFrame {

@@ -81,6 +81,9 @@ struct Args {
     /// Also train on every class mirrored left to right, as a class of its own.
     #[arg(long)]
     mirrors: bool,
+    /// Mirror each training picture left to right at random, as another view of its class.
+    #[arg(long)]
+    flips: bool,
     /// Train without Koch's affine distortions.
     #[arg(long)]
     no_distortions: bool,
@@ -425,7 +428,8 @@ fn training_config(args: &Args, model: SiameseConfig, groups: usize) -> Training
         .with_characters(args.classes)
         .with_drawings(2)
         .with_alphabets(groups)
-        .with_mirrors(args.mirrors.then_some(true));
+        .with_mirrors(args.mirrors.then_some(true))
+        .with_flips(args.flips.then_some(true));
     TrainingConfig::new(model)
         .with_optimizer(OptimizerConfig::adam())
         .with_loss(Some(LossConfig::Episode {

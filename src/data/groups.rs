@@ -41,6 +41,11 @@ pub struct GroupedBatchConfig {
     /// the characters (with [`Self::quarter_turns`], the 8 symmetries of a square). Both
     /// drawings of a slot are mirrored alike, before the turn. `None`: as drawn.
     pub mirrors: Option<bool>,
+    /// Mirror each drawing left to right at random, one in two, as another view of the
+    /// same character (not a character of its own, unlike [`Self::mirrors`]): for pictures
+    /// whose instances show a subject facing either way, as emoji vendors draw animals.
+    /// Drawn from the item's own generator, after the pose. `None`: as drawn.
+    pub flips: Option<bool>,
 }
 
 impl GroupedBatchConfig {
@@ -286,6 +291,7 @@ pub struct GroupDataset {
 /// Generator streams of one batch: its characters, then one per character slot.
 const CHARACTERS: u64 = 0;
 const DISTORTION: u64 = u64::MAX;
+const FLIP: u64 = u64::MAX - 1;
 
 impl GroupDataset {
     /// The images batches are drawn from.
@@ -431,10 +437,14 @@ impl GroupDataset {
             .collect()
     }
 
-    /// Item `index`: `image` of the set in `pose`, then distorted with the item's own
-    /// generator.
+    /// Item `index`: `image` of the set in `pose`, flipped at random when configured, then
+    /// distorted with the item's own generator.
     fn load(&self, epoch: usize, index: usize, image: usize, slot: usize, pose: Pose) -> GroupItem {
         let pixels = pose.apply(self.images.picture(image));
+        let pixels = match self.config.batch.flips {
+            Some(true) if self.rng(epoch, index, FLIP).random_bool(0.5) => pixels.fliph(),
+            _ => pixels,
+        };
         let pixels = match &self.config.distortion {
             Some(distortion) => distortion.distort_picture(
                 &pixels,
@@ -637,6 +647,34 @@ mod tests {
         assert_eq!(pose(0, true).get_pixel(104, 0).0, [255]);
         assert_eq!(pose(1, true).get_pixel(104, 104).0, [255]);
         assert_eq!(Pose::default(), Pose::UPRIGHT);
+    }
+
+    #[test]
+    fn flips_mirror_about_half_the_drawings_and_keep_the_characters() {
+        let set = Arc::new(toy_set(4, 6, 4));
+        let plain = config(6, 2, 2).init(set.clone()).unwrap();
+        let mut flipped = config(6, 2, 2);
+        flipped.batch.flips = Some(true);
+        let flipped = flipped.init(set.clone()).unwrap();
+        let (mut mirrored, mut total) = (0, 0);
+        for batch in 0..20 {
+            // The same characters and drawings, the same slots; no new poses.
+            assert_eq!(
+                plain.batch_indices(1, batch),
+                flipped.batch_indices(1, batch)
+            );
+            for (a, b) in plain.batch(1, batch).iter().zip(flipped.batch(1, batch)) {
+                assert_eq!((a.slot, a.pose), (b.slot, b.pose));
+                if b.image != a.image {
+                    assert_eq!(b.image, a.image.fliph(), "item {}", a.index);
+                    mirrored += 1;
+                }
+                total += 1;
+            }
+        }
+        // 240 fair coins: 120 ± 8 expected, and the draw is seeded.
+        assert!((90..150).contains(&mirrored), "{mirrored} of {total}");
+        assert_eq!(flipped.item(1, 7).image, flipped.batch(1, 0)[7].image);
     }
 
     #[test]

@@ -16,11 +16,10 @@ use rayon::prelude::*;
 use super::checkpoint::{self, RunState};
 use super::config::TrainingConfig;
 use super::curve;
-use super::loss::pair_loss;
-use super::parallel::{Replicas, shard_sizes};
+use super::parallel::{Batch, Replicas};
 use crate::data::{
-    DistortionConfig, GroupBatch, GroupBatcher, GroupDataset, GroupDatasetConfig, ImageSet,
-    PairBatch, PairBatcher, PairDataset, PairDatasetConfig,
+    DistortionConfig, GroupBatcher, GroupDataset, GroupDatasetConfig, ImageSet, PairBatcher,
+    PairDataset, PairDatasetConfig,
 };
 use crate::eval::{Episode, Evaluator, EvaluatorConfig, SiameseScorer};
 use crate::history::{self, EpochRecord};
@@ -157,29 +156,34 @@ impl Trainer {
         Ok(self)
     }
 
-    /// Trains data-parallel on `devices`: every step's batch is split into equal shares, one
-    /// per device, each device runs forward and backward on its share with a replica of the
-    /// model, and the gradients, gathered on the first device, make one optimiser step there.
-    /// The first device replaces the one given to [`Trainer::new`]: it holds the model and
-    /// the optimiser, validates, and writes the checkpoints, so a run may resume on another
-    /// set of devices. One device trains exactly as [`Trainer::new`] alone does.
+    /// Trains data-parallel on `devices`, through Burn's multi-device optimiser step
+    /// ([`ModuleOptimizer::step_multi`]): every step takes one whole batch per device (pairs
+    /// or a grouped batch: the episode loss trains on several devices too), each device runs
+    /// forward and backward on its batch with a replica of the model, and Burn sums the
+    /// gradients and updates each parameter on one of the devices. The first device
+    /// replaces the one given to [`Trainer::new`]: it holds the model between steps,
+    /// validates, and writes the checkpoints, which count batches, so a run may resume on
+    /// another set of devices. One device trains exactly as [`Trainer::new`] alone does.
     ///
-    /// Without batch norm the step is the single-device step on the whole batch, up to
-    /// float rounding. Batch norm normalises each share with its own statistics (as
-    /// PyTorch's `DataParallel` does), so its gradients differ slightly; its running
-    /// statistics average the devices' updates.
+    /// The loss of a step is the mean of its batches' losses: with `D` devices a step is
+    /// the step of one device on a batch `D` times larger (`D` grouped batches), at the
+    /// same learning rate, and an epoch of the same images takes `D` times fewer steps.
+    /// Scale the learning rate yourself if the larger batch calls for it. A device listed
+    /// twice takes two batches a step (two workers share it).
     ///
     /// ```
     /// use burn::tensor::Device;
     /// use siamese::data::ImageSet;
     /// use siamese::eval::Episode;
-    /// use siamese::train::{Trainer, TrainingConfig};
+    /// use siamese::train::{LossConfig, Trainer, TrainingConfig};
     /// use siamese::SiameseConfig;
     ///
-    /// /// Trains Koch's network on `gpus`, for example `Device::wgpu(DeviceKind::DiscreteGpu(i))`
-    /// /// for i = 0, 1, ...: with two, each takes 64 of the 128 pairs of a step.
+    /// /// Trains Koch's network with the episode loss on `gpus`, for example
+    /// /// `Device::wgpu(DeviceKind::DiscreteGpu(i))` for i = 0, 1, ...: with two, each takes
+    /// /// a grouped batch of 32 characters × 2 drawings a step.
     /// fn train_on(gpus: &[Device], train: ImageSet, validation: Vec<Episode>) -> siamese::Result<f64> {
-    ///     let config = TrainingConfig::new(SiameseConfig::koch());
+    ///     let config = TrainingConfig::new(SiameseConfig::koch())
+    ///         .with_loss(Some(LossConfig::episode(32)));
     ///     let outcome = Trainer::new(config, train, validation, &gpus[0])?
     ///         .with_devices(gpus)?
     ///         .fit()?;
@@ -188,31 +192,18 @@ impl Trainer {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for no device, more devices than pairs in a batch, or
-    /// several devices with a grouped loss (its batch is one all-pairs comparison, which
-    /// this hand-made split cannot share out).
+    /// [`Error::InvalidArgument`] for no device, or more devices than an epoch has batches.
     pub fn with_devices(mut self, devices: &[Device]) -> Result<Self> {
         if devices.is_empty() {
             return Err(Error::invalid("devices", "no device given"));
         }
-        if devices.len() > 1 && self.config.loss().batch().is_some() {
+        let batches = self.config.steps_per_epoch();
+        if devices.len() > batches {
             return Err(Error::invalid(
                 "devices",
                 format!(
-                    "{} devices for the {} loss: a grouped batch compares every image with \
-                     every other, so it trains on one device",
+                    "{} devices for epochs of {batches} batches: every device needs a batch",
                     devices.len(),
-                    self.config.loss().name()
-                ),
-            ));
-        }
-        if devices.len() > self.config.batch_size {
-            return Err(Error::invalid(
-                "devices",
-                format!(
-                    "{} devices for batches of {} pairs: every device needs a pair",
-                    devices.len(),
-                    self.config.batch_size
                 ),
             ));
         }
@@ -430,43 +421,43 @@ impl Trainer {
             let device = model.device();
             let result = std::thread::scope(|scope| -> Result<()> {
                 // Batches are drawn on another thread, in order, while the model trains:
-                // one batch on the main device, or one share of it on every device.
-                let (sender, receiver) = sync_channel::<StepBatch>(2);
+                // one batch a step on the main device, or one whole batch a device. Steps
+                // and checkpoints count batches, so that a run resumes on other devices.
+                let (sender, receiver) = sync_channel::<(usize, Vec<Batch>)>(2);
                 let producer_devices: Vec<Device> = if self.devices.len() == 1 {
                     vec![device.clone()]
                 } else {
                     self.devices.iter().map(|d| d.clone().autodiff()).collect()
                 };
-                let shares = shard_sizes(self.config.batch_size, producer_devices.len());
+                let batch_size = self.config.batch_size;
                 let (dataset, batcher, group_batcher) = (&dataset, &batcher, &group_batcher);
                 scope.spawn(move || {
-                    for step in first_step..steps {
-                        let batch = match dataset {
-                            Sampler::Pairs(pairs) => {
-                                let mut start = step * self.config.batch_size;
-                                let mut batches = Vec::with_capacity(shares.len());
-                                for (share, device) in shares.iter().zip(&producer_devices) {
-                                    let items = (start..start + share)
+                    let mut first = first_step;
+                    while first < steps {
+                        let end = (first + producer_devices.len()).min(steps);
+                        let step: Vec<Batch> = (first..end)
+                            .zip(&producer_devices)
+                            .map(|(b, device)| match dataset {
+                                Sampler::Pairs(pairs) => {
+                                    let items = (b * batch_size..(b + 1) * batch_size)
                                         .into_par_iter()
                                         .map(|i| pairs.pair(epoch, i))
                                         .collect();
-                                    batches.push(batcher.batch(items, device));
-                                    start += share;
+                                    Batch::Pairs(Box::new(batcher.batch(items, device)))
                                 }
-                                StepBatch::Pairs(batches)
-                            }
-                            Sampler::Groups(groups) => StepBatch::Group(Box::new(
-                                group_batcher
-                                    .batch(groups.batch(epoch, step), &producer_devices[0]),
-                            )),
-                        };
-                        if sender.send(batch).is_err() {
+                                Sampler::Groups(groups) => Batch::Group(Box::new(
+                                    group_batcher.batch(groups.batch(epoch, b), device),
+                                )),
+                            })
+                            .collect();
+                        if sender.send((first, step)).is_err() {
                             return;
                         }
+                        first = end;
                     }
                 });
                 let replicas =
-                    (self.devices.len() > 1).then(|| Replicas::spawn(scope, &self.devices));
+                    (self.devices.len() > 1).then(|| Replicas::spawn(scope, &self.devices, &loss));
                 let not_finite = |step: usize, value: f64| Error::Training {
                     epoch,
                     step,
@@ -475,35 +466,24 @@ impl Trainer {
                         dir.join(CHECKPOINT).display()
                     ),
                 };
-                for (step, batch) in (first_step..).zip(receiver.iter()) {
-                    let (value, grads) = match (&replicas, batch) {
-                        (None, batch) => {
-                            let loss = match batch {
-                                StepBatch::Pairs(mut batches) => {
-                                    let batch = batches.pop().expect("one batch");
-                                    let logits =
-                                        model.forward(batch.left, batch.right).flatten(0, 1);
-                                    pair_loss(logits, batch.targets)
-                                }
-                                StepBatch::Group(batch) => {
-                                    let GroupBatch {
-                                        images,
-                                        characters,
-                                        drawings,
-                                    } = *batch;
-                                    let embeddings = model.embed(images);
-                                    let logits =
-                                        model.head.forward_all(embeddings.clone(), embeddings);
-                                    loss.grouped(logits, characters, drawings)
-                                }
-                            };
+                for (step, batches) in receiver.iter() {
+                    let taken = batches.len();
+                    if self.config.schedule.is_some() {
+                        lr_policy = policy(&model, self.config.learning_rate(epoch, step));
+                    }
+                    let value = match &replicas {
+                        None => {
+                            let batch = batches.into_iter().next().expect("one batch a step");
+                            let loss = batch.loss(&model, &loss);
                             let value = f64::from(loss.clone().into_scalar::<f32>());
                             if !value.is_finite() {
                                 return Err(not_finite(step, value));
                             }
-                            (value, GradientsParams::from_grads(loss.backward(), &model))
+                            let grads = GradientsParams::from_grads(loss.backward(), &model);
+                            model = optim.step(lr_policy.clone(), model.clone(), grads);
+                            value
                         }
-                        (Some(replicas), StepBatch::Pairs(batches)) => {
+                        Some(replicas) => {
                             let (value, grads) =
                                 replicas.gradients(&model, batches).map_err(|reason| {
                                     Error::Training {
@@ -515,25 +495,27 @@ impl Trainer {
                             if !value.is_finite() {
                                 return Err(not_finite(step, value));
                             }
-                            (value, grads)
-                        }
-                        (Some(_), StepBatch::Group(_)) => {
-                            unreachable!("with_devices refuses several devices for grouped losses")
+                            // Burn updates each parameter on the device it summed its
+                            // gradients on; the model then goes back to the main device,
+                            // forked so that its parameters are leaves there (`to_device`
+                            // would record the move in the graph, and a replica forked from
+                            // that would track nothing).
+                            model = optim
+                                .step_multi(lr_policy.clone(), model.clone(), grads)
+                                .fork(&device);
+                            value
                         }
                     };
-                    if self.config.schedule.is_some() {
-                        lr_policy = policy(&model, self.config.learning_rate(epoch, step));
-                    }
-                    model = optim.step(lr_policy.clone(), model.clone(), grads);
-                    loss_sum += value;
-                    bar.inc(1);
-                    bar.set_message(format!("loss {:.4}", loss_sum / (step + 1) as f64));
-                    let done = step + 1;
+                    // The loss of each batch of the step, as one device would count it.
+                    loss_sum += value * taken as f64;
+                    bar.inc(taken as u64);
+                    let done = step + taken;
+                    bar.set_message(format!("loss {:.4}", loss_sum / done as f64));
                     if done < steps
                         && self
                             .config
                             .checkpoint_steps
-                            .is_some_and(|every| done % every == 0)
+                            .is_some_and(|every| done / every > step / every)
                     {
                         state.steps_done = done;
                         state.loss_sum = loss_sum;
@@ -640,12 +622,6 @@ impl Trainer {
 enum Sampler {
     Pairs(PairDataset),
     Groups(GroupDataset),
-}
-
-/// One step's data: a batch of pairs (one share per device), or one grouped batch.
-enum StepBatch {
-    Pairs(Vec<PairBatch>),
-    Group(Box<GroupBatch>),
 }
 
 /// The file [`Trainer::with_epoch_weights`] keeps the weights of `epoch` (0-based) in.

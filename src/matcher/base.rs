@@ -177,9 +177,74 @@ impl Matcher {
     pub fn add(&mut self, label: impl Into<String>, image: impl ImageInput) -> Result<()> {
         let label = checked_label(label.into())?;
         let image = image.prepare_for(&self.input)?;
-        let embeddings = self.embed(&[image]);
-        self.gallery.push(vec![label], embeddings);
+        let embeddings = to_f32s(self.embed(&[image]));
+        self.gallery
+            .push(vec![label], embeddings, self.model.embedding_size());
         Ok(())
+    }
+
+    /// The embedding of `image`, prepared as every picture of this matcher is: what
+    /// [`Matcher::add_embeddings`] takes, to keep a gallery's embeddings elsewhere (a file, a
+    /// database) and register them again without the images.
+    ///
+    /// # Errors
+    /// What [`ImageInput::prepare_for`] returns for the image.
+    pub fn embedding(&self, image: impl ImageInput) -> Result<Vec<f32>> {
+        let image = image.prepare_for(&self.input)?;
+        Ok(to_f32s(self.embed(&[image])))
+    }
+
+    /// Adds shots from embeddings computed earlier by this matcher's network
+    /// ([`Matcher::embedding`]): `rows` holds one row of [`Siamese::embedding_size`] values
+    /// for each label, row after row. Returns the number of shots added; nothing is added on
+    /// error.
+    ///
+    /// ```
+    /// use image::{GrayImage, Luma};
+    /// use siamese::{SiameseConfig, matcher::Matcher};
+    ///
+    /// let device = siamese::device::default_device()?;
+    /// let mut matcher = Matcher::new(SiameseConfig::compact().init(&device));
+    /// let page = |x0: u32| GrayImage::from_fn(105, 105, |x, _| Luma([if x / 10 == x0 { 255 } else { 0 }]));
+    /// let rows = [matcher.embedding(&page(2))?, matcher.embedding(&page(8))?].concat();
+    /// assert_eq!(matcher.add_embeddings(["left", "right"], rows)?, 2);
+    /// assert_eq!(matcher.classify(&page(2))?.len(), 2);
+    /// assert!(matcher.add_embeddings(["short"], vec![0.5; 3]).is_err());
+    /// # Ok::<(), siamese::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty label, rows of another width than the
+    /// network's embeddings, or a value that is not finite.
+    pub fn add_embeddings<L: Into<String>>(
+        &mut self,
+        labels: impl IntoIterator<Item = L>,
+        rows: Vec<f32>,
+    ) -> Result<usize> {
+        let labels = labels
+            .into_iter()
+            .map(|label| checked_label(label.into()))
+            .collect::<Result<Vec<_>>>()?;
+        let dim = self.model.embedding_size();
+        if rows.len() != labels.len() * dim {
+            return Err(Error::invalid(
+                "rows",
+                format!(
+                    "{} values for {} labels: the network's embeddings are {dim} wide",
+                    rows.len(),
+                    labels.len()
+                ),
+            ));
+        }
+        if let Some(at) = rows.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "rows",
+                format!("value {} of row {} is {}", at % dim, at / dim, rows[at]),
+            ));
+        }
+        let added = labels.len();
+        self.gallery.push(labels, rows, dim);
+        Ok(added)
     }
 
     /// Adds many shots at once, embedding them in batches; labels may repeat (more shots of
@@ -221,8 +286,9 @@ impl Matcher {
             return Ok(0);
         }
         let images = prepare_all(&images, &self.input)?;
-        let embeddings = self.embed(&images);
-        self.gallery.push(labels, embeddings);
+        let embeddings = to_f32s(self.embed(&images));
+        self.gallery
+            .push(labels, embeddings, self.model.embedding_size());
         Ok(images.len())
     }
 
@@ -534,12 +600,10 @@ impl Matcher {
 
     /// Rankings of canonical queries against the gallery (which must not be empty).
     fn rank(&self, queries: &[DynamicImage]) -> Result<Vec<Vec<Match>>> {
-        let supports = self
-            .gallery
-            .embeddings
-            .clone()
-            .expect("checked: the gallery is not empty");
-        let logits = to_f32s(self.model.head.forward_all(self.embed(queries), supports));
+        let queries = to_f32s(self.embed(queries));
+        let weight = to_f32s(self.model.head.weight.val());
+        let bias = to_f32s(self.model.head.bias.val())[0];
+        let logits = self.gallery.logits(&queries, &weight, bias);
         logits
             .chunks(self.num_shots())
             .map(|row| self.gallery.rank(row, self.aggregation))

@@ -5,13 +5,11 @@
 
 use std::path::Path;
 
-use burn::prelude::*;
 use image::{DynamicImage, GrayImage, Luma};
 use serde::{Deserialize, Serialize};
 
 use super::gallery::Gallery;
 use crate::eval::Aggregation;
-use crate::tensors::to_f32s;
 use crate::{Error, Result, Siamese};
 
 /// A gallery file: a Koch gallery of 10,000 images takes 160 MB.
@@ -63,7 +61,7 @@ pub(super) fn save(
     aggregation: Aggregation,
     threshold: f32,
 ) -> Result<()> {
-    let embeddings = gallery.embeddings.clone().map(to_f32s).unwrap_or_default();
+    let embeddings = &gallery.embeddings;
     let network =
         serde_json::from_str(&model.config.to_string()).map_err(|e| Error::checkpoint(path, e))?;
     let header = Header {
@@ -77,7 +75,7 @@ pub(super) fn save(
         labels: gallery.labels.clone(),
         shot_class: gallery.shot_class.clone(),
     };
-    write(path, &header, &embeddings)
+    write(path, &header, embeddings)
 }
 
 /// The gallery, aggregation and threshold saved at `path`, on `model`'s device, after
@@ -99,17 +97,12 @@ pub(super) fn load(
         model.embedding_size(),
     )?;
     check_probe(path, &header, probe)?;
-    let shots = header.shot_class.len();
-    let gallery = Gallery {
-        labels: header.labels,
-        shot_class: header.shot_class,
-        embeddings: (shots > 0).then(|| {
-            Tensor::from_data(
-                TensorData::new(embeddings, [shots, header.embedding_size]),
-                &model.device(),
-            )
-        }),
-    };
+    let gallery = Gallery::new(
+        header.labels,
+        header.shot_class,
+        embeddings,
+        header.embedding_size,
+    );
     Ok((gallery, header.aggregation, header.threshold))
 }
 

@@ -57,7 +57,9 @@ struct Args {
     /// Network to train (with --train).
     #[arg(long, value_enum, default_value_t = Preset::Compact)]
     preset: Preset,
-    /// Backend: flex, ndarray or wgpu (those compiled in).
+    /// Backend: flex, ndarray, wgpu or cuda (those compiled in), with a GPU's index where
+    /// there are several (`cuda:1`). A comma-separated list trains on every device named
+    /// (`cuda:0,cuda:1`: one whole batch each a step; evaluation on the first).
     #[arg(long, default_value = "flex")]
     device: String,
     /// Train a network from scratch instead of evaluating trained weights.
@@ -298,7 +300,8 @@ fn training_config(args: &Args) -> Result<TrainingConfig> {
 
 /// Trains (or resumes) on images_background, validating on the evaluation alphabets that
 /// the official runs do not use.
-fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Result<Siamese> {
+fn train(args: &Args, omniglot: &Omniglot, devices: &[burn::tensor::Device]) -> Result<Siamese> {
+    let device = &devices[0];
     let config = training_config(args)?;
     eprintln!("loading images_background and the validation alphabets ...");
     let evaluation = omniglot.evaluation()?;
@@ -341,6 +344,7 @@ fn train(args: &Args, omniglot: &Omniglot, device: &burn::tensor::Device) -> Res
     let started = Instant::now();
     let output_dir = PathBuf::from(&config.output_dir);
     let mut trainer = Trainer::new(config, background, validation, device)?
+        .with_devices(devices)?
         .with_epoch_weights(args.keep_epochs || args.with_validation_alphabets);
     if let Some(init) = &args.init {
         trainer = trainer.with_model(Siamese::load(init, device)?)?;
@@ -457,7 +461,8 @@ fn run() -> Result<()> {
             ));
         }
     }
-    let device = siamese::device::by_name(&args.device)?;
+    let devices = siamese::device::by_names(&args.device)?;
+    let device = devices[0].clone();
     let out = common::OutDir::prepare(
         &args.out,
         &["episodes.png", "learning_curve.png", "training/"],
@@ -469,7 +474,7 @@ fn run() -> Result<()> {
         let omniglot = omniglot
             .as_ref()
             .expect("training requires the data folder");
-        let model = train(&args, omniglot, &device)?;
+        let model = train(&args, omniglot, &devices)?;
         let history = siamese::train::read_csv(&args.out.join("training/history.csv"))?;
         (
             model,

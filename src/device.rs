@@ -8,6 +8,11 @@
 //! | `flex`    | Burn's pure-Rust CPU backend     | training and evaluation on CPU (default)    |
 //! | `ndarray` | burn-ndarray (deprecated upstream)| CPU inference and training (0.55–0.85× flex) |
 //! | `wgpu`    | Vulkan / Metal / DX12 GPUs       | training the paper-size `koch` network      |
+//! | `cuda`    | NVIDIA GPUs (CubeCL's CUDA)      | the same, on NVIDIA hardware                |
+//!
+//! A name may carry a device index for the GPU backends: `cuda:1`, `wgpu:1` (the second
+//! discrete GPU); several devices train one model through
+//! [`Trainer::with_devices`](crate::train::Trainer::with_devices).
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,11 +31,18 @@ pub enum BackendKind {
     Ndarray,
     /// A GPU through wgpu (`wgpu` feature).
     Wgpu,
+    /// An NVIDIA GPU through Burn's CUDA backend (`cuda` feature).
+    Cuda,
 }
 
 impl BackendKind {
     /// Every backend, compiled in or not.
-    pub const ALL: [BackendKind; 3] = [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Wgpu];
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Flex,
+        BackendKind::Ndarray,
+        BackendKind::Wgpu,
+        BackendKind::Cuda,
+    ];
 
     /// The name used on command lines and in cargo features.
     pub fn name(self) -> &'static str {
@@ -38,6 +50,7 @@ impl BackendKind {
             BackendKind::Flex => "flex",
             BackendKind::Ndarray => "ndarray",
             BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
         }
     }
 
@@ -47,6 +60,7 @@ impl BackendKind {
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::Ndarray => cfg!(feature = "ndarray"),
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
         }
     }
 
@@ -61,6 +75,15 @@ impl BackendKind {
     /// [`Error::Backend`] when the backend was not compiled in, or (wgpu) when no adapter
     /// was found on this machine.
     pub fn device(self) -> Result<Device> {
+        self.device_at(None)
+    }
+
+    /// Device `index` of this backend (`None`: its default device). Only the GPU backends
+    /// have more than one.
+    ///
+    /// # Errors
+    /// As [`Self::device`], and [`Error::Backend`] for an index on a CPU backend.
+    pub fn device_at(self, index: Option<usize>) -> Result<Device> {
         if !self.is_compiled() {
             return Err(Error::Backend {
                 name: self.name().into(),
@@ -71,6 +94,12 @@ impl BackendKind {
                 ),
             });
         }
+        if let (Some(index), BackendKind::Flex | BackendKind::Ndarray) = (index, self) {
+            return Err(Error::Backend {
+                name: format!("{}:{index}", self.name()),
+                reason: "a CPU backend has one device: give its name alone".into(),
+            });
+        }
         match self {
             #[cfg(feature = "flex")]
             BackendKind::Flex => Ok(Device::flex()),
@@ -78,7 +107,12 @@ impl BackendKind {
             #[allow(deprecated)] // deprecated upstream, kept working on purpose
             BackendKind::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
-            BackendKind::Wgpu => wgpu_device(),
+            BackendKind::Wgpu => wgpu_device(index),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => Ok(match index {
+                Some(index) => Device::cuda(index),
+                None => Device::cuda(burn::tensor::DeviceIndex::Default),
+            }),
             #[allow(unreachable_patterns)]
             _ => unreachable!("checked by is_compiled"),
         }
@@ -97,9 +131,13 @@ impl BackendKind {
         if *device == Device::ndarray() {
             return Some(BackendKind::Ndarray);
         }
-        // Every wgpu adapter (discrete, integrated, software) is a CubeCL device, and in
-        // this crate's feature set CubeCL only comes from wgpu; Burn exposes no public
-        // accessor for the runtime, so the device's debug name tells.
+        // Burn exposes no public accessor for a CubeCL device's runtime, so the device's
+        // debug name tells: CUDA's names its runtime, and every wgpu adapter (discrete,
+        // integrated, software) is one of the other CubeCL devices.
+        #[cfg(feature = "cuda")]
+        if format!("{device:?}").contains("Cuda") {
+            return Some(BackendKind::Cuda);
+        }
         #[cfg(feature = "wgpu")]
         if format!("{device:?}").contains("Cube") {
             return Some(BackendKind::Wgpu);
@@ -110,13 +148,10 @@ impl BackendKind {
 }
 
 #[cfg(feature = "wgpu")]
-fn wgpu_device() -> Result<Device> {
+fn wgpu_device(index: Option<usize>) -> Result<Device> {
     use burn::tensor::{DeviceKind, DeviceType};
-    if Device::enumerate(DeviceType::Wgpu)
-        .into_iter()
-        .next()
-        .is_none()
-    {
+    let adapters = Device::enumerate(DeviceType::Wgpu).len();
+    if adapters == 0 {
         return Err(Error::Backend {
             name: "wgpu".into(),
             reason: "no wgpu adapter found (no GPU driver; on Debian, `apt-get install \
@@ -124,7 +159,10 @@ fn wgpu_device() -> Result<Device> {
                 .into(),
         });
     }
-    Ok(Device::wgpu(DeviceKind::DefaultDevice))
+    Ok(Device::wgpu(match index {
+        Some(index) => DeviceKind::DiscreteGpu(index),
+        None => DeviceKind::DefaultDevice,
+    }))
 }
 
 fn compiled_names() -> String {
@@ -155,26 +193,53 @@ impl FromStr for BackendKind {
             .ok_or_else(|| Error::Backend {
                 name: name.into(),
                 reason: format!(
-                    "unknown backend (known: flex, ndarray, wgpu; compiled: {})",
+                    "unknown backend (known: flex, ndarray, wgpu, cuda; compiled: {})",
                     compiled_names()
                 ),
             })
     }
 }
 
-/// The default device of the backend called `name` (`flex`, `ndarray` or `wgpu`).
+/// The device called `name`: a backend (`flex`, `ndarray`, `wgpu`, `cuda`) for its
+/// default device, or a GPU backend and an index (`cuda:1`, `wgpu:0`).
 ///
 /// ```
 /// let device = siamese::device::by_name("flex")?;
 /// assert!(siamese::device::by_name("tpu").is_err());
+/// assert!(siamese::device::by_name("flex:1").is_err()); // one CPU device
 /// # Ok::<(), siamese::Error>(())
 /// ```
 ///
 /// # Errors
-/// [`Error::Backend`] for an unknown name, a backend not compiled in, or a wgpu build
-/// on a machine without an adapter.
+/// [`Error::Backend`] for an unknown name or index, a backend not compiled in, or a wgpu
+/// build on a machine without an adapter.
 pub fn by_name(name: &str) -> Result<Device> {
-    name.parse::<BackendKind>()?.device()
+    match name.split_once(':') {
+        None => name.parse::<BackendKind>()?.device(),
+        Some((backend, index)) => {
+            let index = index.trim().parse::<usize>().map_err(|_| Error::Backend {
+                name: name.into(),
+                reason: format!("{index:?} is not a device index (`cuda:1`, `wgpu:0`)"),
+            })?;
+            backend.parse::<BackendKind>()?.device_at(Some(index))
+        }
+    }
+}
+
+/// The devices of a comma-separated list of names ([`by_name`]), for
+/// [`Trainer::with_devices`](crate::train::Trainer::with_devices): `cuda:0,cuda:1`.
+///
+/// ```
+/// let devices = siamese::device::by_names("flex")?;
+/// assert_eq!(devices.len(), 1);
+/// assert!(siamese::device::by_names("flex,").is_err());
+/// # Ok::<(), siamese::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`by_name`], for the first name that fails.
+pub fn by_names(names: &str) -> Result<Vec<Device>> {
+    names.split(',').map(|name| by_name(name.trim())).collect()
 }
 
 /// The default device of the best compiled backend for training and evaluation:
@@ -183,14 +248,20 @@ pub fn by_name(name: &str) -> Result<Device> {
 /// # Errors
 /// [`Error::Backend`] when no backend feature was enabled.
 pub fn default_device() -> Result<Device> {
-    [BackendKind::Flex, BackendKind::Wgpu, BackendKind::Ndarray]
-        .into_iter()
-        .filter(|b| b.is_compiled())
-        .find_map(|b| b.device().ok())
-        .ok_or_else(|| Error::Backend {
-            name: "default".into(),
-            reason: "no backend compiled in: enable one of the features flex, ndarray, wgpu".into(),
-        })
+    [
+        BackendKind::Flex,
+        BackendKind::Wgpu,
+        BackendKind::Cuda,
+        BackendKind::Ndarray,
+    ]
+    .into_iter()
+    .filter(|b| b.is_compiled())
+    .find_map(|b| b.device().ok())
+    .ok_or_else(|| Error::Backend {
+        name: "default".into(),
+        reason: "no backend compiled in: enable one of the features flex, ndarray, wgpu, cuda"
+            .into(),
+    })
 }
 
 #[cfg(test)]
@@ -208,10 +279,20 @@ mod tests {
 
     #[test]
     fn unknown_name_is_a_clear_error() {
-        let err = by_name("cuda").unwrap_err();
+        let err = by_name("tpu").unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("\"cuda\""), "{message}");
-        assert!(message.contains("known: flex, ndarray, wgpu"), "{message}");
+        assert!(message.contains("\"tpu\""), "{message}");
+        assert!(
+            message.contains("known: flex, ndarray, wgpu, cuda"),
+            "{message}"
+        );
+        let message = by_name("wgpu:x").unwrap_err().to_string();
+        assert!(message.contains("not a device index"), "{message}");
+        let message = by_name("flex:1").unwrap_err().to_string();
+        assert!(
+            message.contains("flex:1") && message.contains("one device"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -48,9 +48,9 @@ pub fn forward(norm: &BatchNorm, pool: Option<&MaxPool2d>, x: Tensor<4>) -> Tens
             None => y,
         };
     }
-    let pool = pool.is_some();
     #[cfg(any(feature = "flex", feature = "ndarray"))]
     {
+        let pool = pool.is_some();
         use burn::backend::Dispatch;
         use ext::NormReluBackend;
 

@@ -612,10 +612,13 @@ fn assert_same_weights_up_to_rounding(
              (its weights moved {moved} at most, {moved_sum} summed)"
         );
     }
+    // The epochs' mean losses: a flipped max-pool tie changes one batch's loss by more
+    // than it moves the weights (seen: 3e-4 of the loss, with the weights 8e-7 apart); a
+    // dropped or doubled batch changes the mean by a whole batch's share.
     for (a, b) in one.history.iter().zip(&two.history) {
         let scale = a.train_loss.abs().max(1.0);
         assert!(
-            (a.train_loss - b.train_loss).abs() < 1e-4 * scale,
+            (a.train_loss - b.train_loss).abs() < 2e-3 * scale,
             "losses {} and {}",
             a.train_loss,
             b.train_loss

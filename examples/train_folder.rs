@@ -271,7 +271,7 @@ fn run(args: &Args) -> Result<()> {
     let (model, name) = match (&args.weights, init) {
         (Some(path), Some(model)) => (model, path.display().to_string()),
         (_, init) => {
-            let model = train(args, config, init, &set, &train_groups, &device)?;
+            let model = train(args, config, init, &set, &train_groups, &devices)?;
             let path = out.path().join("model.bpk");
             model.save(&path)?;
             eprintln!("wrote {} (and its configuration beside it)", path.display());
@@ -353,8 +353,9 @@ fn train(
     init: Option<Siamese>,
     set: &ImageSet,
     groups: &[&str],
-    device: &burn::tensor::Device,
+    devices: &[burn::tensor::Device],
 ) -> Result<Siamese> {
+    let device = &devices[0];
     let (train, validation) = split(set, groups, args.validation_share, args.seed)?;
     let train = match args.train_instances.as_slice() {
         [] => train,
@@ -415,9 +416,8 @@ fn train(
         validation_groups.len()
     );
     let started = Instant::now();
-    let devices = siamese::device::by_names(&args.device)?;
     let mut trainer = Trainer::new(config, train, validation_episodes.clone(), device)?
-        .with_devices(&devices)?
+        .with_devices(devices)?
         .with_epoch_weights(args.average_last > 0);
     if let Some(init) = init {
         trainer = trainer.with_model(init)?;
